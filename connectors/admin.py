@@ -1,0 +1,146 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from audit.recorder import Actor
+from connectors import connections
+from connectors.forms import StripeConnectionForm
+from connectors.models import StripeConnection
+from connectors.resources import BY_PERMISSION
+
+HEALTH_COLOURS = {"ok": "#1a7f37", "failing": "#cf222e", "unverified": "#6e7781"}
+
+
+def badge(text, colour):
+    return format_html(
+        '<span style="background:{};color:#fff;border-radius:4px;padding:1px 6px;'
+        'font-size:11px;font-weight:600">{}</span>',
+        colour,
+        text,
+    )
+
+
+@admin.register(StripeConnection)
+class StripeConnectionAdmin(admin.ModelAdmin):
+    form = StripeConnectionForm
+    list_display = [
+        "name",
+        "mode_badge",
+        "account_name",
+        "masked_key",
+        "health_badge",
+        "last_verified_at",
+        "readable_count",
+    ]
+    list_filter = ["mode", "health"]
+    search_fields = ["name", "account_id", "account_name"]
+    actions = ["verify_selected"]
+    readonly_fields = [
+        "masked_key",
+        "key_kind",
+        "mode_badge",
+        "account_id",
+        "account_name",
+        "health_badge",
+        "health_reason",
+        "failing_since",
+        "last_verified_at",
+        "readable_list",
+        "unreadable_list",
+        "key_rotated_at",
+        "created_by",
+        "created_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "key", "masked_key", "key_kind", "mode_badge"]}),
+        ("Account", {"fields": ["account_id", "account_name"]}),
+        (
+            "Health",
+            {
+                "fields": [
+                    "health_badge",
+                    "health_reason",
+                    "failing_since",
+                    "last_verified_at",
+                    "readable_list",
+                    "unreadable_list",
+                ]
+            },
+        ),
+        ("History", {"fields": ["key_rotated_at", "created_by", "created_at"]}),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["name", "key"]})]
+        return self.fieldsets
+
+    @admin.display(description="Key")
+    def masked_key(self, obj):
+        return format_html('<code style="white-space:nowrap">{}</code>', obj.masked_key)
+
+    @admin.display(description="Mode", ordering="mode")
+    def mode_badge(self, obj):
+        colour = "#bf8700" if obj.mode == "test" else "#0969da"
+        return badge(obj.get_mode_display().upper(), colour)
+
+    @admin.display(description="Health", ordering="health")
+    def health_badge(self, obj):
+        return badge(obj.get_health_display(), HEALTH_COLOURS.get(obj.health, "#6e7781"))
+
+    @admin.display(description="Readable")
+    def readable_count(self, obj):
+        if obj.health == obj.Health.UNVERIFIED:
+            return "–"
+        readable, unreadable = len(obj.readable_resources), len(obj.unreadable_resources)
+        return f"{readable} / {readable + unreadable}"
+
+    @admin.display(description="Can read")
+    def readable_list(self, obj):
+        return ", ".join(obj.readable_resources) or "–"
+
+    @admin.display(description="Cannot read")
+    def unreadable_list(self, obj):
+        if not obj.unreadable_resources:
+            return "–"
+        rows = []
+        for name, permission in sorted(obj.unreadable_resources.items()):
+            resource = BY_PERMISSION.get(permission)
+            rows.append((name, resource.grant if resource else permission))
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} – grant “{}”</li>", rows))
+
+    # Saving goes through connectors.connections so it is validated and audited the same
+    # way as the connect command.
+    def save_model(self, request, obj, form, change):
+        actor = Actor.user(request.user)
+        key = form.cleaned_data.get("key")
+        if not change:
+            obj.created_by = request.user
+        if key:
+            for warning in connections.save_key(obj, key, actor=actor, origin="admin"):
+                messages.warning(request, warning)
+        else:
+            obj.save()
+        if key or "_verify" in request.POST:
+            self._verify(request, obj)
+
+    def delete_model(self, request, obj):
+        connections.delete_connection(obj, actor=Actor.user(request.user), origin="admin")
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    @admin.action(description="Verify selected connections")
+    def verify_selected(self, request, queryset):
+        for obj in queryset:
+            self._verify(request, obj)
+
+    def _verify(self, request, obj):
+        result = connections.verify(obj, actor=Actor.user(request.user), origin="admin:verify")
+        level = messages.SUCCESS if result.ok and not result.unreadable else messages.WARNING
+        if not result.ok:
+            level = messages.ERROR
+        text = f"{obj.name}: {result.message}"
+        if result.unreadable:
+            text += " Cannot read: " + ", ".join(sorted(result.unreadable)) + "."
+        messages.add_message(request, level, text)

@@ -1,0 +1,142 @@
+"""What staff do to a connection: save a key (create or rotate), verify it, delete it.
+
+The admin, the `connect` command and the Celery tasks all come through here, so each action
+is validated, verified and recorded on the audit log the same way whoever starts it.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.recorder import record
+from connectors.door import Door, DoorError, PermissionMissing
+from connectors.keys import parse_key
+from connectors.models import StripeConnection
+from connectors.resources import ACCOUNT, RESOURCES
+
+
+@dataclass
+class Verification:
+    ok: bool
+    message: str
+    readable: list = field(default_factory=list)
+    unreadable: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+
+def record_action(connection, actor, operation, origin="", **params):
+    record(
+        actor=actor,
+        operation=operation,
+        origin=origin,
+        connection_id=connection.pk,
+        connection_name=connection.name,
+        params=params,
+    )
+
+
+def save_key(connection, key, *, actor, origin=""):
+    """Create the connection or rotate its key. Raises ValidationError for a bad key, in
+    which case nothing is saved. Returns the warnings to show (a full secret key)."""
+    parsed = parse_key(key)
+    creating = connection.pk is None
+    with transaction.atomic():
+        rotating = connection.set_key(key.strip(), parsed)
+        connection.save()
+        operation = (
+            "connection.created"
+            if creating
+            else ("connection.key_rotated" if rotating else "connection.key_set")
+        )
+        record_action(
+            connection,
+            actor,
+            operation,
+            origin,
+            key=connection.masked_key,
+            key_kind=connection.key_kind,
+            mode=connection.mode,
+        )
+    return [parsed.warning] if parsed.warning else []
+
+
+def delete_connection(connection, *, actor, origin=""):
+    with transaction.atomic():
+        record_action(connection, actor, "connection.deleted", origin, key=connection.masked_key)
+        connection.delete()
+
+
+def verify(connection, *, actor, origin=""):
+    """Read the account and probe every resource with a one-object list call.
+
+    Records mode, account and which resources the key can read. A key Stripe refuses marks
+    the connection failing (the door does that) and is reported, not raised.
+    """
+    door = Door(connection, actor=actor, origin=origin)
+    readable, unreadable, warnings = [], {}, []
+    account = {}
+    try:
+        try:
+            account = door.retrieve(ACCOUNT.name)
+        except PermissionMissing as e:
+            unreadable[ACCOUNT.name] = e.permission or ACCOUNT.permission
+        for resource in RESOURCES:
+            try:
+                if resource.is_list:
+                    answer = door.list_page(resource.name, limit=1)
+                else:
+                    answer = door.retrieve(resource.name)
+            except PermissionMissing as e:
+                unreadable[resource.name] = e.permission or resource.permission
+                continue
+            readable.append(resource.name)
+            if answer.get("livemode", connection.mode == "live") != (connection.mode == "live"):
+                warnings.append(f"{resource.name} answered in the other mode than the key's")
+    except DoorError as e:
+        result = Verification(False, str(e), readable, unreadable)
+        record_action(connection, actor, "connection.verified", origin, ok=False, message=str(e))
+        return result
+
+    now = timezone.now()
+    fields = {
+        "account_id": account.get("id", ""),
+        "account_name": account_display_name(account),
+        "readable_resources": readable,
+        "unreadable_resources": unreadable,
+        "last_verified_at": now,
+    }
+    if readable:
+        fields.update(health=StripeConnection.Health.OK, health_reason="", failing_since=None)
+        message = f"Verified: {len(readable)} of {len(RESOURCES)} resources readable."
+    else:
+        reason = "The key can read none of the resources Lumen needs."
+        fields.update(health=StripeConnection.Health.FAILING, health_reason=reason)
+        fields["failing_since"] = connection.failing_since or now
+        message = reason
+    StripeConnection.objects.filter(pk=connection.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(connection, name, value)
+    record_action(
+        connection,
+        actor,
+        "connection.verified",
+        origin,
+        ok=bool(readable),
+        mode=connection.mode,
+        account=fields["account_id"],
+        readable=readable,
+        unreadable=unreadable,
+    )
+    return Verification(bool(readable), message, readable, unreadable, warnings)
+
+
+def account_display_name(account):
+    dashboard = (account.get("settings") or {}).get("dashboard") or {}
+    profile = account.get("business_profile") or {}
+    return (
+        dashboard.get("display_name")
+        or profile.get("name")
+        or account.get("email")
+        or account.get("id", "")
+    )

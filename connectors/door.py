@@ -1,0 +1,296 @@
+"""The door: the one module through which every request to Stripe passes.
+
+Read-only by construction: any method but GET is refused (and recorded) before anything
+leaves the process. Every attempt is paced by the per-connection rate limit, retried when
+Stripe says it is worth retrying, and written to the audit log. The key is read from the
+encrypted column here and nowhere else; it never appears in what this module raises, logs
+or records.
+
+Responses are used as plain parsed JSON: building the stripe library's objects costs more
+than the network on a large account (see the design's measured facts).
+"""
+
+import logging
+import random
+import time
+
+import stripe
+from django.conf import settings
+
+from audit.models import AuditEvent
+from audit.recorder import record
+from connectors.keys import mask
+from connectors.ratelimit import wait_for_slot
+from connectors.resources import BY_NAME, BY_PERMISSION, resource_of_path
+
+log = logging.getLogger(__name__)
+
+Outcome = AuditEvent.Outcome
+PAGE_SIZE = 100  # Stripe's maximum; its default of 10 costs ten times the requests.
+KEY_REJECTED = "Stripe refused the key (revoked or rotated): paste a new key."
+
+
+class DoorError(Exception):
+    """A request that did not succeed. The message is safe to show staff."""
+
+    http_status = None
+
+
+class ReadOnlyViolation(DoorError):
+    pass
+
+
+class KeyRejected(DoorError):
+    http_status = 401
+
+
+class PermissionMissing(DoorError):
+    http_status = 403
+
+    def __init__(self, message, resource="", permission=""):
+        super().__init__(message)
+        self.resource, self.permission = resource, permission
+
+
+class StripeRequestFailed(DoorError):
+    def __init__(self, message, http_status=None, code=""):
+        super().__init__(message)
+        self.http_status, self.code = http_status, code
+
+
+class StripeUnavailable(DoorError):
+    """Stripe kept failing (429, 5xx, network) after every retry."""
+
+
+class Door:
+    """Requests to Stripe on behalf of one connection, one actor and one origin.
+
+    `actor` is an audit.recorder.Actor; `origin` says what the calls are part of
+    ("admin:verify", "sync_run:12"). Make calls outside database transactions: the audit row
+    of a call that happened must not be rolled back with the caller's work.
+    """
+
+    def __init__(self, connection, *, actor, origin=""):
+        self.connection = connection
+        self.actor = actor
+        self.origin = origin
+        self._client = None
+
+    # The public reads -------------------------------------------------------------------
+
+    def retrieve(self, resource, object_id=None):
+        path = f"/v1/{resource}/{object_id}" if object_id else f"/v1/{resource}"
+        return self.get(path)
+
+    def list_page(self, resource, **params):
+        params.setdefault("limit", PAGE_SIZE)
+        return self.get(f"/v1/{resource}", params)
+
+    def iter_list(self, resource, **params):
+        """Every object of a list, newest first, reading pages of 100."""
+        while True:
+            page = self.list_page(resource, **params)
+            yield from page["data"]
+            if not page.get("has_more") or not page["data"]:
+                return
+            params["starting_after"] = page["data"][-1]["id"]
+
+    def get(self, path, params=None):
+        return self.request("GET", path, params)
+
+    def request(self, method, path, params=None):
+        params = dict(params or {})
+        if method.upper() != "GET":
+            self._record(
+                method.upper(),
+                path,
+                params,
+                Outcome.BLOCKED,
+                attempt=1,
+                message="Lumen is read-only: the request was not sent.",
+            )
+            raise ReadOnlyViolation(
+                f"Lumen is read-only: {method.upper()} {path} was refused before it was sent."
+            )
+        attempt = 1
+        while True:
+            try:
+                return self._attempt(path, params, attempt)
+            except _Retryable as e:
+                if attempt > settings.STRIPE_MAX_RETRIES:
+                    raise StripeUnavailable(
+                        f"Stripe did not answer {path} after {attempt} attempts: {e}"
+                    ) from None
+                time.sleep(backoff_delay(attempt, e.retry_after))
+                attempt += 1
+
+    # One attempt ------------------------------------------------------------------------
+
+    def _attempt(self, path, params, attempt):
+        wait_for_slot(self.connection.pk, self.connection.mode)
+        started = time.monotonic()
+        try:
+            response = self._stripe().raw_request("get", path, **params)
+        except stripe.StripeError as e:
+            raise self._failure(path, params, attempt, e, elapsed_ms(started)) from None
+        data = response.data
+        count = len(data.get("data", ())) if data.get("object") == "list" else 1
+        self._record(
+            "GET",
+            path,
+            params,
+            Outcome.OK,
+            attempt=attempt,
+            http_status=response.code,
+            request_id=response.request_id or "",
+            duration_ms=elapsed_ms(started),
+            object_count=count,
+        )
+        if self.connection.health == self.connection.Health.FAILING:
+            self.connection.mark_ok()
+        return data
+
+    def _failure(self, path, params, attempt, error, duration_ms):
+        """Record a failed attempt; return what to raise (_Retryable, or a DoorError)."""
+        status = error.http_status
+        headers = error.headers or {}
+        message = self._safe(stripe_message(error))
+        request_id = error.request_id or ""
+        should_retry = (headers.get("Stripe-Should-Retry") or "").lower()
+        if isinstance(error, stripe.APIConnectionError) or status is None:
+            outcome = Outcome.NETWORK_ERROR
+        elif status == 429:
+            outcome = Outcome.RATE_LIMITED
+        elif status >= 500:
+            outcome = Outcome.SERVER_ERROR
+        else:
+            outcome = Outcome.CLIENT_ERROR
+        self._record(
+            "GET",
+            path,
+            params,
+            outcome,
+            attempt=attempt,
+            http_status=status,
+            request_id=request_id,
+            duration_ms=duration_ms,
+            message=message,
+        )
+
+        retryable = outcome != Outcome.CLIENT_ERROR or (status == 409 and should_retry == "true")
+        if should_retry == "false":
+            retryable = False
+        if retryable:
+            return _Retryable(message, retry_after(headers))
+        if status == 401:
+            self.connection.mark_failing(KEY_REJECTED)
+            return KeyRejected(KEY_REJECTED)
+        if status == 403:
+            return permission_missing(path, message)
+        return StripeRequestFailed(
+            f"Stripe refused {path} ({status}): {message}", status, getattr(error, "code", "") or ""
+        )
+
+    def _record(self, method, path, params, outcome, **fields):
+        resource, object_id = resource_of_path(path)
+        parts = [p for p in path.split("/") if p][1:]
+        if len(parts) >= 3:  # /v1/invoices/in_1/lines
+            resource = f"{resource}.{parts[2]}"
+        created = params.get("created") if isinstance(params.get("created"), dict) else {}
+        record(
+            actor=self.actor,
+            origin=self.origin,
+            connection_id=self.connection.pk,
+            connection_name=self.connection.name,
+            operation=operation_of(path),
+            method=method,
+            path=path,
+            resource_type=resource,
+            object_id=object_id,
+            date_from=created.get("gte", created.get("gt")),
+            date_to=created.get("lte", created.get("lt")),
+            params=self._safe_params(params),
+            outcome=outcome,
+            **fields,
+        )
+
+    # The key: read here and only here ----------------------------------------------------
+
+    def _stripe(self):
+        if self._client is None:
+            self._client = stripe.StripeClient(
+                self.connection.secret_key,
+                base_addresses={"api": settings.STRIPE_API_BASE},
+                max_network_retries=0,  # the door retries, so that each attempt is audited
+                http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
+            )
+        return self._client
+
+    def _safe(self, text):
+        """Whatever Stripe or the network said, with the key masked should it be echoed."""
+        key = self.connection.secret_key
+        text = str(text or "")
+        return text.replace(key, mask(key)) if key else text
+
+    def _safe_params(self, params):
+        return {k: self._safe(v) if isinstance(v, str) else v for k, v in params.items()}
+
+
+class _Retryable(Exception):
+    def __init__(self, message, retry_after):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def operation_of(path):
+    parts = [p for p in path.split("/") if p][1:]
+    if len(parts) == 1 and BY_NAME.get(parts[0]) and BY_NAME[parts[0]].is_list:
+        return "list"
+    if len(parts) >= 3:
+        return "list"
+    return "retrieve"
+
+
+def stripe_message(error):
+    body = error.json_body if isinstance(error.json_body, dict) else {}
+    message = (body.get("error") or {}).get("message")
+    if message:
+        return message
+    if isinstance(error, stripe.APIConnectionError):
+        return "could not reach Stripe (network error or timeout)"
+    return error.user_message or type(error).__name__
+
+
+def permission_missing(path, message):
+    resource_name, _ = resource_of_path(path)
+    permission = next((p for p in BY_PERMISSION if p in message), "")
+    resource = BY_PERMISSION.get(permission) or BY_NAME.get(resource_name)
+    what = resource_name.replace("_", " ") or "this resource"
+    grant = (
+        f" Grant “{resource.grant}” to the restricted key in Stripe's dashboard."
+        if resource
+        else ""
+    )
+    detail = f" (missing permission {permission})" if permission else ""
+    return PermissionMissing(
+        f"The key cannot read {what}{detail}.{grant}", resource_name, permission
+    )
+
+
+def retry_after(headers):
+    try:
+        return float(headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        return None
+
+
+def backoff_delay(attempt, retry_after=None):
+    """Exponential backoff with full jitter, or what Stripe asked for, within the cap."""
+    cap = settings.STRIPE_RETRY_MAX_DELAY
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), cap)
+    return random.uniform(0, min(cap, settings.STRIPE_RETRY_BASE_DELAY * 2 ** (attempt - 1)))
+
+
+def elapsed_ms(started):
+    return int((time.monotonic() - started) * 1000)

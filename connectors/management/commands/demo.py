@@ -1,0 +1,86 @@
+import json
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.models import AuditEvent
+from audit.recorder import Actor
+from connectors import connections
+from connectors.emulator import DEMO_KEY, EmulatorStore, StripeEmulator, seed_account
+from connectors.models import StripeConnection
+
+DEMO_USER = "demo"
+
+
+class Command(BaseCommand):
+    help = (
+        "Everything needed to look at a working portal on a fresh machine: a Stripe emulator "
+        "with a seeded account, a verified connection named 'demo', a staff login, and the "
+        "admin on 127.0.0.1."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help="the admin's port")
+        parser.add_argument("--emulator-port", type=int, default=12111)
+        parser.add_argument("--seed", type=int, default=1, help="the seeded account's seed")
+        parser.add_argument("--no-serve", action="store_true", help="set everything up, then exit")
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+    def handle(self, *args, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        store = EmulatorStore()
+        seed_account(store, seed=options["seed"])
+        emulator = StripeEmulator(store, keys=[DEMO_KEY], port=options["emulator_port"])
+        try:
+            emulator.start()
+        except OSError as e:
+            raise CommandError(
+                f"The emulator cannot listen on port {options['emulator_port']} ({e.strerror}): "
+                "pass --emulator-port with a free port."
+            ) from None
+        # This process is the demo's whole deployment, so its Stripe is the emulator.
+        settings.STRIPE_API_BASE = emulator.url
+
+        actor = Actor.command("demo")
+        connection = StripeConnection.objects.filter(name="demo").first()
+        connection = connection or StripeConnection(name="demo")
+        connections.save_key(connection, DEMO_KEY, actor=actor, origin="command:demo")
+        result = connections.verify(connection, actor=actor, origin="command:demo")
+
+        password = secrets.token_urlsafe(12)
+        user, _ = User.objects.get_or_create(username=DEMO_USER)
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+
+        url = f"http://127.0.0.1:{options['port']}/admin/"
+        document = {
+            "admin": url,
+            "username": DEMO_USER,
+            "password": password,
+            "stripe_api_base": emulator.url,
+            "connection": connection.name,
+            "account": connection.account_name,
+            "mode": connection.mode,
+            "health": connection.health,
+            "verified": result.ok,
+            "audit_events": AuditEvent.objects.filter(connection_id=connection.pk).count(),
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(document, indent=2))
+        else:
+            self.stdout.write(
+                f"Stripe emulator: {emulator.url} (seed {options['seed']})\n"
+                f"Connection 'demo': {connection.account_name} ({connection.mode} mode), "
+                f"{result.message}\n"
+                f"Audit log: {document['audit_events']} events for this connection\n\n"
+                f"Admin: {url}\n"
+                f"Log in as {DEMO_USER} / {password}\n"
+            )
+        if options["no_serve"]:
+            emulator.stop()
+            return
+        call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)

@@ -1,0 +1,30 @@
+"""Celery tasks of the connectors app. Arguments are ids, never keys."""
+
+from celery import shared_task
+
+from audit.recorder import Actor
+from connectors import connections
+from connectors.models import StripeConnection
+
+
+@shared_task
+def verify_connection(connection_id, schedule_name="verify_connection"):
+    connection = StripeConnection.objects.filter(pk=connection_id).first()
+    if connection is None:
+        return {"connection": connection_id, "ok": False, "message": "connection deleted"}
+    result = connections.verify(
+        connection,
+        actor=Actor.schedule(schedule_name),
+        origin=f"task:verify_connection:{connection_id}",
+    )
+    return {"connection": connection.name, "ok": result.ok, "message": result.message}
+
+
+@shared_task
+def check_connections():
+    """Re-verify every connection, so that a key revoked in Stripe shows as failing in the
+    admin before a report needs it."""
+    return [
+        verify_connection(pk, "check_connections")
+        for pk in StripeConnection.objects.values_list("pk", flat=True)
+    ]

@@ -1,0 +1,205 @@
+"""Lumen settings, read from the environment.
+
+Development (DEBUG on, the default) works on a fresh machine with nothing installed: SQLite
+under var/, a broker that needs no server, and secrets generated once into var/ (mode 0600).
+Production (DEBUG=False) refuses to start unless its secrets come from the environment.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.getenv("LUMEN_VAR_DIR", BASE_DIR / "var"))
+
+
+def envbool(s, default):
+    v = os.getenv(s, default=default)
+    if v not in ("", "True", "False", "true", "false", "1", "0"):
+        raise ImproperlyConfigured(f"{s} must be True or False, not {v!r}")
+    return v in ("True", "true", "1")
+
+
+def envint(s, default):
+    v = os.getenv(s, default)
+    try:
+        return int(v)
+    except ValueError:
+        raise ImproperlyConfigured(f"{s} must be a whole number, not {v!r}") from None
+
+
+def envfloat(s, default):
+    v = os.getenv(s, default)
+    try:
+        return float(v)
+    except ValueError:
+        raise ImproperlyConfigured(f"{s} must be a number, not {v!r}") from None
+
+
+def development_secret(name, make):
+    """A secret for development: from the environment, else generated once into var/.
+
+    With DEBUG off there is no fallback: a production secret that silently came from a file
+    on one machine would differ between machines and lock every other worker out of the
+    encrypted keys.
+    """
+    value = os.getenv(name)
+    if value:
+        return value
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            f"{name} is not set. With DEBUG off Lumen refuses to start without it "
+            f"(see README, 'Production')."
+        )
+    path = VAR_DIR / name.lower()
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two processes starting at once must not each write a different secret.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(make())
+    return path.read_text().strip()
+
+
+DEBUG = envbool("DEBUG", "True")
+
+SECRET_KEY = development_secret("DJANGO_SECRET_KEY", lambda: secrets.token_urlsafe(50))
+# Several keys, comma-separated, rotate it: new values are encrypted with the first, and any
+# of them decrypts (Fernet keys never contain a comma).
+FIELD_ENCRYPTION_KEY = development_secret(
+    "FIELD_ENCRYPTION_KEY", lambda: Fernet.generate_key().decode()
+).split(",")
+
+ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "django_celery_results",
+    "import_export",
+    "audit",
+    "connectors",
+    "reports",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "lumen.urls"
+WSGI_APPLICATION = "lumen.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "lumen" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite by default. IMMEDIATE transactions make a writer take the lock when it begins, so
+# two processes appending to the audit chain cannot both read the same chain head.
+_sqlite_default = f"sqlite:///{VAR_DIR / 'lumen.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(os.getenv("DATABASE_URL", _sqlite_default))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
+    # A file, not memory: a Celery worker process must see the test database too.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-lumen-{os.getpid()}.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+LUMEN_REPORT_TIMEZONE = os.getenv("LUMEN_REPORT_TIMEZONE", "UTC")
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.getenv("STATIC_ROOT", BASE_DIR / "static"))
+
+# Stripe. The base address is a deployment setting, never a field staff can edit: a
+# per-connection address would let anyone with admin access send the key anywhere.
+STRIPE_API_BASE = os.getenv("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_TIMEOUT = envfloat("STRIPE_TIMEOUT", "30")
+STRIPE_MAX_RETRIES = envint("STRIPE_MAX_RETRIES", "5")
+STRIPE_RETRY_BASE_DELAY = envfloat("STRIPE_RETRY_BASE_DELAY", "0.5")
+STRIPE_RETRY_MAX_DELAY = envfloat("STRIPE_RETRY_MAX_DELAY", "20")
+STRIPE_RATE_LIMIT_TEST = envfloat("STRIPE_RATE_LIMIT_TEST", "25")
+STRIPE_RATE_LIMIT_LIVE = envfloat("STRIPE_RATE_LIMIT_LIVE", "100")
+# Shared state for the rate limit across worker processes. Empty: per-process limit.
+REDIS_URL = os.getenv("REDIS_URL", "")
+
+# Celery. The default broker is a SQLite file through kombu's SQLAlchemy transport, so a
+# worker runs on a fresh machine with no server; production sets a redis:// URL.
+CELERY_BROKER_URL = os.getenv(
+    "CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
+)
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "False")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Exports escape cells that a spreadsheet would run as a formula themselves (audit.export):
+# import-export's own escaping strips only a leading "=", turns empty cells into "None", and
+# grows with the square of the row count.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    # The stripe library logs request URLs at INFO; Lumen's own audit log says more, safely.
+    "loggers": {"stripe": {"level": "WARNING"}},
+}
+
+if not DEBUG:
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "True")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "31536000")
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "True")
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]

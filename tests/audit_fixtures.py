@@ -1,0 +1,149 @@
+"""Users and events for the audit log tests.
+
+The users are the audit log's own (a superuser, a staff member allowed to view the log, a
+staff member who is not), so these tests need nothing from the connectors.
+"""
+
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from audit.recorder import Actor, record
+
+CHANGELIST = "admin:audit_auditevent_changelist"
+EXPORT = "admin:audit_auditevent_export"
+EXPORT_CSV = "admin:audit_auditevent_export_csv"
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the append-only trigger exists on PostgreSQL only (SQLite's test flush deletes rows)",
+)
+
+
+@pytest.fixture
+def superuser(db):
+    return User.objects.create_superuser("ada", "ada@example.org", "password")
+
+
+@pytest.fixture
+def viewer(db):
+    """Staff allowed to view the audit log, and nothing else."""
+    user = User.objects.create_user("vic", "vic@example.org", "password", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_auditevent"))
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    """Staff without any permission on the audit log."""
+    return User.objects.create_user("oz", "oz@example.org", "password", is_staff=True)
+
+
+def event_at(when, *, actor=None, operation="list", **fields):
+    """Record an event as if it happened at `when` (an aware datetime)."""
+    with time_machine.travel(when, tick=False):
+        return record(actor=actor or Actor.system("tests"), operation=operation, **fields)
+
+
+def day(d, hour=12, minute=0, second=0, microsecond=0):
+    """A time on day `d` of January 2025, UTC."""
+    return datetime(2025, 1, d, hour, minute, second, microsecond, tzinfo=UTC)
+
+
+@pytest.fixture
+def events(db):
+    """A small log with one of each thing the admin filters and searches on.
+
+    Returns the events by name.
+    """
+    acme = {"connection_id": 7, "connection_name": "acme"}
+    globex = {"connection_id": 9, "connection_name": "globex"}
+    return {
+        "charges": event_at(
+            day(1),
+            actor=Actor.schedule("nightly"),
+            method="GET",
+            path="/v1/charges",
+            resource_type="charges",
+            outcome=AuditEvent.Outcome.OK,
+            http_status=200,
+            request_id="req_list1",
+            duration_ms=120,
+            object_count=100,
+            date_from=1735689600,
+            params={"limit": 100},
+            **acme,
+        ),
+        "charge": event_at(
+            day(2),
+            actor=Actor.schedule("nightly"),
+            operation="retrieve",
+            method="GET",
+            path="/v1/charges/ch_123",
+            resource_type="charges",
+            object_id="ch_123",
+            http_status=200,
+            request_id="req_one",
+            duration_ms=40,
+            object_count=1,
+            **acme,
+        ),
+        "payouts": event_at(
+            day(3),
+            actor=Actor.command("sync"),
+            method="GET",
+            path="/v1/payouts",
+            resource_type="payouts",
+            outcome=AuditEvent.Outcome.RATE_LIMITED,
+            http_status=429,
+            request_id="req_limited",
+            **globex,
+        ),
+        "refused": event_at(
+            day(4),
+            actor=Actor.command("sync"),
+            operation="create",
+            method="POST",
+            path="/v1/refunds",
+            resource_type="refunds",
+            outcome=AuditEvent.Outcome.BLOCKED,
+            message='=HYPERLINK("http://evil.example")',
+            **globex,
+        ),
+        "staff": event_at(
+            day(5),
+            actor=Actor.system("@ops"),
+            operation="connection.created",
+            origin="+admin",
+            object_id="-ch_123",
+            params={"note": "@SUM(A1:A9)"},
+        ),
+    }
+
+
+@contextmanager
+def behind_the_apps_back():
+    """A raw cursor that can change audit rows, as a database superuser with psql could.
+
+    On PostgreSQL the append-only trigger is disabled for the duration.
+    """
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER audit_auditevent_append_only")
+        try:
+            yield cursor
+        finally:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER audit_auditevent_append_only")
+
+
+def changelist_url(**query):
+    return reverse(CHANGELIST) + ("?" + urlencode(query) if query else "")

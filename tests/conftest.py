@@ -1,0 +1,90 @@
+"""The people and things most tests need: staff users, a running Stripe emulator with a seeded
+account, and a connection to it.
+
+The emulator is a real HTTP server on 127.0.0.1 (started once per session); the door talks
+to it over real HTTP through the official stripe library, exactly as it talks to Stripe.
+"""
+
+import os
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from audit.recorder import Actor
+from connectors import connections
+from connectors.emulator import DEMO_KEY, EmulatorStore, Faults, StripeEmulator, seed_account
+from connectors.models import StripeConnection
+
+# A restricted test-mode key the emulator knows, used by most tests. Tests that look for the
+# key where it must not be search for this exact string.
+TEST_KEY = "rk_test_" + "LumenTestsReadOnly" + "q7Z3x9Kp2Vw4" + "Wxyz"
+
+
+@pytest.fixture(scope="session")
+def emulator_server():
+    store = EmulatorStore()
+    seed_account(store, seed=7)
+    server = StripeEmulator(store, keys=[TEST_KEY, DEMO_KEY])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server, settings):
+    """The session's emulator, pointed at by STRIPE_API_BASE, with no faults and every key
+    granted again, so that what one test changes does not leak into the next."""
+    settings.STRIPE_API_BASE = emulator_server.url
+    settings.STRIPE_RETRY_BASE_DELAY = 0.001
+    settings.STRIPE_RETRY_MAX_DELAY = 0.01
+    settings.STRIPE_RATE_LIMIT_TEST = 10_000
+    emulator_server.faults = Faults()
+    grant_key(emulator_server, TEST_KEY)
+    grant_key(emulator_server, DEMO_KEY)
+    emulator_server.clear_log()
+    return emulator_server
+
+
+def grant_key(emulator, key, permissions=None):
+    """Let the emulator accept `key` (again), with every read permission or only those named
+    (e.g. {"rak_charge_read"})."""
+    emulator.grant(key, permissions=permissions)
+
+
+def revoke_key(emulator, key):
+    emulator.revoke(key)
+
+
+@pytest.fixture
+def alice(db):
+    """A superuser: finance lead, owns the connections."""
+    return User.objects.create_superuser("alice", "alice@example.org", "password")
+
+
+@pytest.fixture
+def bob(db):
+    """Support staff: may look at connections and the audit log, change nothing."""
+    user = User.objects.create_user("bob", "bob@example.org", "password", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_stripeconnection", "view_auditevent"])
+    )
+    return user
+
+
+@pytest.fixture
+def connection(db, emulator, alice):
+    """A verified connection named acme, holding TEST_KEY."""
+    conn = StripeConnection(name="acme", created_by=alice)
+    connections.save_key(conn, TEST_KEY, actor=Actor.user(alice))
+    connections.verify(conn, actor=Actor.user(alice))
+    return conn
+
+
+@pytest.fixture
+def browser_path():
+    path = os.environ.get("LUMEN_CHROMIUM", "/usr/bin/chromium")
+    if not os.path.exists(path):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs Chromium at {path} for the browser tests")
+        pytest.skip(f"no Chromium at {path} (apt-get install chromium)")
+    return path

@@ -1,0 +1,105 @@
+"""The admin as staff see it, in a real Chromium driven by Playwright."""
+
+import os
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from audit.models import AuditEvent
+from connectors.models import StripeConnection
+from tests.conftest import TEST_KEY, grant_key, revoke_key
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(browser_path, live_server, alice, monkeypatch, tmp_path):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between page actions are still plain synchronous calls.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", "alice")
+        page.fill("#id_password", "password")
+        page.click("input[type=submit]")
+        page.wait_for_selector("#user-tools")
+        yield page
+        browser.close()
+
+
+def screenshot(page, name):
+    folder = os.environ.get("LUMEN_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+
+
+def test_staff_connect_an_account_and_never_see_the_key_again(page, live_server, emulator):
+    page.goto(f"{live_server.url}/admin/connectors/stripeconnection/add/")
+    page.fill("#id_name", "acme")
+    page.fill("#id_key", "pk_live_" + "P" * 30)
+    page.click("input[name=_save]")
+    error = page.locator(".errorlist").inner_text()
+    assert "publishable key" in error
+    assert page.input_value("#id_key") == ""  # the refused key is not rendered back
+    assert not StripeConnection.objects.exists()
+
+    page.fill("#id_key", TEST_KEY)
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist")
+    screenshot(page, "connections")
+    messages = page.locator(".messagelist").inner_text()
+    assert "Verified" in messages
+    row = page.locator("#result_list tbody tr").first.inner_text()
+    assert "acme" in row and "TEST" in row and "OK" in row and "rk_test_…Wxyz" in row
+    assert TEST_KEY not in page.content()
+
+    page.click("#result_list tbody th a")
+    page.wait_for_selector("#id_key")
+    assert page.input_value("#id_key") == ""
+    assert "rk_test_…Wxyz" in page.content() and TEST_KEY not in page.content()
+
+
+def test_staff_see_a_revoked_key_as_failing(page, live_server, emulator, connection):
+    revoke_key(emulator, TEST_KEY)
+    page.goto(f"{live_server.url}/admin/connectors/stripeconnection/")
+    page.check(f"input[name=_selected_action][value='{connection.pk}']")
+    page.select_option("select[name=action]", "verify_selected")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist")
+    assert "revoked or rotated" in page.locator(".messagelist").inner_text()
+    assert "Failing" in page.locator("#result_list tbody tr").first.inner_text()
+    screenshot(page, "failing")
+
+    grant_key(emulator, TEST_KEY)
+    page.click("#result_list tbody th a")
+    page.fill("#id_key", TEST_KEY)
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist")
+    assert "OK" in page.locator("#result_list tbody tr").first.inner_text()
+
+
+def test_staff_browse_the_audit_log(page, live_server, connection):
+    page.goto(f"{live_server.url}/admin/audit/auditevent/")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == min(AuditEvent.objects.count(), 100)
+    assert "connection.verified" in rows.first.inner_text()
+    assert page.locator("text=Add audit event").count() == 0
+    screenshot(page, "audit")
+    request_id = AuditEvent.objects.filter(method="GET").first().request_id
+    page.fill("#searchbar", request_id)
+    page.press("#searchbar", "Enter")
+    page.wait_for_load_state()
+    assert page.locator("#result_list tbody tr").count() == 1

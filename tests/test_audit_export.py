@@ -1,0 +1,279 @@
+"""Exports of the audit log: the selection asked for, exactly, with formulas defused, and
+each export itself on the log."""
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import openpyxl
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from audit.export import COLUMNS, csv_records
+from audit.models import AuditEvent
+from audit.recorder import Actor
+from tests import audit_fixtures as fixtures
+from tests.audit_fixtures import EXPORT, EXPORT_CSV, day, event_at
+
+viewer, events = fixtures.viewer, fixtures.events
+
+pytestmark = pytest.mark.django_db
+
+
+def parse(text):
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return rows
+
+
+def ids(rows):
+    return [int(row["id"]) for row in rows]
+
+
+def export_event():
+    return AuditEvent.objects.filter(operation="audit.exported").get()
+
+
+# The CSV itself ------------------------------------------------------------------------------
+
+
+def test_it_writes_a_header_then_one_record_per_event(db):
+    event = event_at(
+        datetime(2025, 1, 2, 3, 4, 5, 600, tzinfo=UTC),
+        method="GET",
+        path="/v1/charges",
+        params={"limit": 100, "created": {"gte": 1}},
+        http_status=200,
+        message="two\nlines",
+    )
+    records = list(csv_records(AuditEvent.objects.all()))
+    assert len(records) == 2
+    assert records[0] == ",".join(COLUMNS) + "\r\n"
+    (row,) = parse("".join(records))
+    assert row["id"] == str(event.pk)
+    assert row["occurred_at"] == "2025-01-02T03:04:05.000600+00:00"
+    assert row["params"] == '{"created":{"gte":1},"limit":100}'
+    assert (row["http_status"], row["duration_ms"], row["date_from"]) == ("200", "", "")
+    assert row["message"] == "two\nlines"
+    assert row["chain_hash"] == event.chain_hash
+
+
+@pytest.mark.parametrize(
+    "text, cell",
+    [
+        ("=1+2", "'=1+2"),
+        ("+1+2", "'+1+2"),
+        ("-1+2", "'-1+2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("a=1", "a=1"),
+        ("", ""),
+        ("'=1", "'=1"),
+    ],
+)
+def test_it_defuses_cells_a_spreadsheet_would_run(db, text, cell):
+    event_at(day(1), message=text)
+    (row,) = parse("".join(csv_records(AuditEvent.objects.all())))
+    assert row["message"] == cell
+
+
+def test_it_defuses_formulas_in_every_text_column(db):
+    event_at(
+        day(1),
+        actor=Actor.system("=cmd"),
+        origin="+x",
+        connection_name="-x",
+        path="@x",
+        object_id="=x",
+        request_id="+x",
+        params=["=x"],
+    )
+    (row,) = parse("".join(csv_records(AuditEvent.objects.all())))
+    assert [
+        row[c]
+        for c in ("actor", "origin", "connection_name", "path", "object_id", "request_id", "params")
+    ] == [
+        "'=cmd",
+        "'+x",
+        "'-x",
+        "'@x",
+        "'=x",
+        "'+x",
+        '["=x"]',
+    ]
+
+
+# The admin's exports --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def as_viewer(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+SELECTION = {"connection": "9"}  # globex: "payouts" and "refused"
+
+
+def import_export_download(client, file_format, query):
+    """Post the export form of django-import-export, as the admin's Export button does."""
+    url = reverse(EXPORT) + "?" + urlencode(query)
+    assert client.get(url).status_code == 200
+    formats = {"csv": "0", "xlsx": "1"}
+    form = {"format": formats[file_format], "resource": "0"}
+    form.update({f"auditeventresource_{column}": "on" for column in COLUMNS})
+    response = client.post(url, form)
+    assert response.status_code == 200, response.content[:2000]
+    return response
+
+
+def test_the_export_button_exports_the_filtered_selection_as_csv(as_viewer, events):
+    response = import_export_download(as_viewer, "csv", SELECTION)
+    rows = parse(response.content.decode())
+    assert ids(rows) == [events["payouts"].pk, events["refused"].pk]
+    assert rows[1]["message"] == '\'=HYPERLINK("http://evil.example")'
+    assert rows[1]["occurred_at"] == "2025-01-04T12:00:00+00:00"
+    assert rows[0]["duration_ms"] == ""  # not "None"
+
+
+def test_the_export_button_exports_xlsx_with_formulas_defused(as_viewer, events):
+    response = import_export_download(as_viewer, "xlsx", {"actor_kind__exact": "system"})
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    header, *rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert header == list(COLUMNS)
+    assert len(rows) == 1
+    row = dict(zip(header, rows[0], strict=True))
+    assert int(row["id"]) == events["staff"].pk
+    assert (row["actor"], row["origin"], row["object_id"]) == ("'@ops", "'+admin", "'-ch_123")
+    assert all(cell.data_type != "f" for line in sheet.iter_rows() for cell in line)
+
+
+def test_the_streaming_download_exports_the_filtered_selection(as_viewer, events):
+    response = as_viewer.get(reverse(EXPORT_CSV) + "?" + urlencode(SELECTION))
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="audit-events-')
+    rows = parse(b"".join(response.streaming_content).decode())
+    assert ids(rows) == [events["payouts"].pk, events["refused"].pk]
+    assert rows[1]["message"] == '\'=HYPERLINK("http://evil.example")'
+
+
+def test_both_exports_write_the_same_cells(as_viewer, events):
+    streamed = parse(b"".join(as_viewer.get(reverse(EXPORT_CSV)).streaming_content).decode())
+    exported = parse(import_export_download(as_viewer, "csv", {}).content.decode())
+    assert len(streamed) == len(events)
+    # The second export also holds the record of the first.
+    assert exported[:-1] == streamed
+    assert exported[-1]["operation"] == "audit.exported"
+
+
+def test_the_streaming_download_follows_search(as_viewer, events):
+    response = as_viewer.get(reverse(EXPORT_CSV) + "?q=req_one")
+    assert ids(parse(b"".join(response.streaming_content).decode())) == [events["charge"].pk]
+
+
+def test_each_admin_export_is_recorded_on_the_log(as_viewer, viewer, events):
+    b"".join(as_viewer.get(reverse(EXPORT_CSV) + "?connection=9&p=2").streaming_content)
+    streamed = export_event()
+    assert (streamed.actor_kind, streamed.actor) == ("user", viewer.username)
+    assert streamed.params == {"filters": {"connection": "9"}, "format": "csv-stream", "rows": None}
+
+    import_export_download(as_viewer, "xlsx", {"outcome__exact": "ok"})
+    exported = AuditEvent.objects.filter(operation="audit.exported").latest("id")
+    # 3 events of the fixture and the record of the streaming download are "ok".
+    assert exported.params == {"filters": {"outcome__exact": "ok"}, "format": "xlsx", "rows": 4}
+    assert exported.actor == viewer.username
+
+
+def test_the_streaming_download_leaves_out_its_own_record(as_viewer, events):
+    rows = parse(b"".join(as_viewer.get(reverse(EXPORT_CSV)).streaming_content).decode())
+    assert export_event().pk not in ids(rows)
+    assert len(rows) == len(events)
+
+
+def test_the_changelist_links_both_exports_with_its_filters(as_viewer, events):
+    page = as_viewer.get(reverse("admin:audit_auditevent_changelist") + "?connection=9")
+    html = page.content.decode()
+    assert f'href="{reverse(EXPORT_CSV)}?connection=9"' in html
+    assert "Download CSV (streaming)" in html
+    assert f'href="{reverse(EXPORT)}?connection=9"' in html
+
+
+# manage.py audit_export ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def five_days(db):
+    """An event at the first and last microsecond of 1-5 January 2025, UTC."""
+    return {d: (event_at(day(d, 0)), event_at(day(d, 23, 59, 59, 999999))) for d in range(1, 6)}
+
+
+def export(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("audit_export", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_the_command_exports_the_days_asked_for(five_days, tmp_path):
+    target = tmp_path / "audit.csv"
+    out, _ = export("--from", "2025-01-02", "--to", "2025-01-04", "--output", str(target))
+    expected = [e.pk for d in (2, 3, 4) for e in five_days[d]]
+    assert ids(parse(target.read_text())) == expected
+    assert out == f"Exported 6 audit events to {target}.\n"
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_command_exports_everything_without_dates(five_days, tmp_path):
+    target = tmp_path / "audit.csv"
+    out, _ = export("--output", str(target), "--json")
+    assert len(parse(target.read_text())) == 10
+    assert json.loads(out) == {"rows": 10, "output": str(target)}
+
+
+def test_the_command_takes_open_ended_ranges(five_days, tmp_path):
+    target = tmp_path / "audit.csv"
+    export("--from", "2025-01-05", "--output", str(target))
+    assert ids(parse(target.read_text())) == [e.pk for e in five_days[5]]
+    export("--to", "2025-01-01", "--output", str(target))
+    assert ids(parse(target.read_text())) == [e.pk for e in five_days[1]]
+
+
+def test_the_command_refuses_an_inverted_range_and_writes_nothing(five_days, tmp_path):
+    target = tmp_path / "audit.csv"
+    with pytest.raises(CommandError, match="--to 2025-01-02 is before --from 2025-01-04"):
+        export("--from", "2025-01-04", "--to", "2025-01-02", "--output", str(target))
+    assert list(tmp_path.iterdir()) == []
+    assert not AuditEvent.objects.filter(operation="audit.exported").exists()
+
+
+@pytest.mark.parametrize("bad", ["2025-13-01", "01/02/2025", "yesterday", "2025-1-2x"])
+def test_the_command_refuses_a_malformed_date(db, tmp_path, bad):
+    with pytest.raises(CommandError, match="--from must be a date as YYYY-MM-DD"):
+        export("--from", bad, "--output", str(tmp_path / "audit.csv"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_writes_stdout_and_summarises_on_stderr(five_days):
+    out, err = export("--from", "2025-01-03", "--to", "2025-01-03", "--output", "-")
+    assert ids(parse(out)) == [e.pk for e in five_days[3]]
+    assert err == "Exported 2 audit events to stdout.\n"
+
+
+def test_the_command_export_is_recorded_on_the_log(five_days, tmp_path):
+    target = tmp_path / "audit.csv"
+    export("--from", "2025-01-02", "--to", "2025-01-03", "--output", str(target))
+    event = export_event()
+    assert (event.actor_kind, event.actor) == ("command", "audit_export")
+    assert event.params == {
+        "format": "csv",
+        "from": "2025-01-02",
+        "to": "2025-01-03",
+        "rows": 4,
+        "output": str(target),
+    }
+    assert (event.date_from, event.date_to) == (day(2, 0), day(4, 0))
+    assert event.pk not in ids(parse(target.read_text()))

@@ -1,0 +1,159 @@
+"""The audit log is append-only, and an edit made behind the application's back is found."""
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+from audit.models import GENESIS_HASH, AppendOnlyError, AuditEvent
+from audit.recorder import Actor, record
+from tests.audit_fixtures import behind_the_apps_back, day, event_at, postgresql_only
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def three(db):
+    return [event_at(day(d), path=f"/v1/charges?page={d}", object_count=d) for d in (1, 2, 3)]
+
+
+def verify(*args):
+    """Run audit_verify; return (exit status, stdout)."""
+    out = StringIO()
+    try:
+        call_command("audit_verify", *args, stdout=out)
+    except SystemExit as e:
+        return e.code, out.getvalue()
+    return 0, out.getvalue()
+
+
+def message_of(event):
+    return AuditEvent.objects.values_list("message", flat=True).get(pk=event.pk)
+
+
+# The application refuses ------------------------------------------------------------------
+
+
+def test_it_refuses_to_save_a_changed_event(three):
+    event = AuditEvent.objects.get(pk=three[0].pk)
+    event.message = "rewritten"
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    assert message_of(event) == ""
+
+
+def test_it_refuses_to_delete_an_event(three):
+    with pytest.raises(AppendOnlyError):
+        three[0].delete()
+    assert AuditEvent.objects.count() == 3
+
+
+def test_it_refuses_queryset_update_and_delete(three):
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.filter(pk=three[0].pk).update(message="rewritten")
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.all().delete()
+    # bulk_update fails inside its own transaction; a savepoint keeps the test's usable.
+    with pytest.raises(AppendOnlyError), transaction.atomic():
+        AuditEvent.objects.bulk_update(three, ["message"])
+    assert AuditEvent.objects.count() == 3
+    assert message_of(three[0]) == ""
+
+
+def test_it_refuses_bulk_create_which_would_skip_the_chain(db):
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.bulk_create([AuditEvent(occurred_at=day(1), operation="list")])
+    assert AuditEvent.objects.count() == 0
+
+
+# The database refuses (PostgreSQL) -----------------------------------------------------------
+
+
+@postgresql_only
+def test_it_refuses_a_raw_sql_update(three):
+    refused = pytest.raises(DatabaseError, match="audit events are append-only")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET message = 'x' WHERE id = %s", [three[0].pk])
+    assert message_of(three[0]) == ""
+
+
+@postgresql_only
+def test_it_refuses_a_raw_sql_delete(three):
+    refused = pytest.raises(DatabaseError, match="audit events are append-only")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [three[1].pk])
+    assert AuditEvent.objects.count() == 3
+
+
+# The chain ------------------------------------------------------------------------------------
+
+
+def test_it_chains_each_event_to_the_one_before(three):
+    first, second, _ = three
+    assert first.chain_hash == first.compute_hash(GENESIS_HASH)
+    assert second.chain_hash == second.compute_hash(first.chain_hash)
+    assert len({e.chain_hash for e in three}) == 3
+
+
+def test_it_reports_an_intact_chain(three):
+    assert verify() == (0, "audit chain intact: 3 events\n")
+    status, out = verify("--json")
+    assert status == 0
+    assert json.loads(out) == {"intact": True, "events": 3, "first_broken": None}
+
+
+def test_it_reports_an_empty_log_as_intact(db):
+    assert verify() == (0, "audit chain intact: 0 events\n")
+
+
+def test_it_finds_a_row_edited_with_raw_sql(three):
+    with behind_the_apps_back() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET object_count = 99 WHERE id = %s", [three[1].pk])
+    status, out = verify()
+    assert status == 1
+    assert out.startswith(f"audit chain BROKEN at event #{three[1].pk}: ")
+    status, out = verify("--json")
+    assert status == 1
+    assert json.loads(out) == {"intact": False, "events": 3, "first_broken": three[1].pk}
+
+
+def test_it_finds_a_rehashed_row_by_its_successor(three):
+    # Whoever edits a row and recomputes its hash still breaks the link to the next one.
+    edited = AuditEvent.objects.get(pk=three[1].pk)
+    edited.object_count = 99
+    with behind_the_apps_back() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditevent SET object_count = 99, chain_hash = %s WHERE id = %s",
+            [edited.compute_hash(three[0].chain_hash), edited.pk],
+        )
+    status, out = verify()
+    assert (status, out.split(":")[0]) == (1, f"audit chain BROKEN at event #{three[2].pk}")
+
+
+def test_it_finds_a_deleted_middle_row(three):
+    with behind_the_apps_back() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [three[1].pk])
+    status, out = verify("--json")
+    assert status == 1
+    assert json.loads(out) == {"intact": False, "events": 2, "first_broken": three[2].pk}
+
+
+def test_it_keeps_the_chain_for_values_the_database_normalises(db):
+    # What the caller passed and what the database gives back differ; the hash must not.
+    paris = timezone(timedelta(hours=1))
+    record(
+        actor=Actor.command("tests"),
+        operation="list",
+        duration_ms=12.7,  # stored as 12
+        http_status="200",  # stored as 200
+        date_from=datetime(2025, 1, 1, 1, 0, tzinfo=paris),  # read back as 00:00 UTC
+        date_to=1735776000,  # a Unix timestamp, as Stripe filters carry
+        params={"limit": 100, "created": (1, 2), 3: "three"},  # tuple and int key
+    )
+    event = AuditEvent.objects.get()
+    assert (event.duration_ms, event.http_status) == (12, 200)
+    assert event.date_from == datetime(2025, 1, 1, tzinfo=UTC)
+    assert verify() == (0, "audit chain intact: 1 events\n")

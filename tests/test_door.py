@@ -1,0 +1,162 @@
+"""The door: read-only, audited request by request, retried, rate limited, honest errors."""
+
+import os
+
+import pytest
+
+from audit.models import AuditEvent
+from audit.recorder import Actor
+from connectors.door import (
+    Door,
+    KeyRejected,
+    PermissionMissing,
+    ReadOnlyViolation,
+    StripeRequestFailed,
+    StripeUnavailable,
+)
+from connectors.emulator import Faults
+from connectors.ratelimit import LocalLimiter, RedisLimiter
+from tests.conftest import TEST_KEY, grant_key, revoke_key
+
+
+@pytest.fixture
+def door(connection, emulator):
+    emulator.clear_log()
+    return Door(connection, actor=Actor.command("tests"), origin="tests")
+
+
+def stripe_calls_since(event_id):
+    return AuditEvent.objects.filter(id__gt=event_id, path__startswith="/v1/")
+
+
+def last_id():
+    return AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "post", "PUT", "PATCH"])
+def test_a_write_never_leaves_the_door(door, emulator, method):
+    start = last_id()
+    with pytest.raises(ReadOnlyViolation, match="read-only"):
+        door.request(method, "/v1/refunds", {"charge": "ch_1"})
+    assert emulator.request_log == []
+    (event,) = stripe_calls_since(start)
+    assert event.outcome == "blocked" and event.method == method.upper()
+    assert event.path == "/v1/refunds" and event.http_status is None
+
+
+def test_every_request_served_is_one_audit_row(door, emulator):
+    start = last_id()
+    charges = list(door.iter_list("charges"))
+    door.retrieve("charges", charges[0]["id"])
+    door.retrieve("balance")
+    events = list(stripe_calls_since(start).order_by("id"))
+    assert len(events) == len(emulator.request_log) >= 3
+    served_ids = [entry.request_id for entry in emulator.request_log]
+    assert [e.request_id for e in events] == served_ids
+
+    listing = events[0]
+    assert (listing.operation, listing.resource_type, listing.outcome) == ("list", "charges", "ok")
+    assert listing.actor_kind == "command" and listing.actor == "tests"
+    assert listing.origin == "tests" and listing.connection_name == "acme"
+    assert listing.params["limit"] == 100 and listing.http_status == 200
+    assert listing.object_count == min(100, len(charges))
+    retrieval = events[-2]
+    assert (retrieval.operation, retrieval.object_id) == ("retrieve", charges[0]["id"])
+
+
+def test_the_date_range_asked_is_recorded(door):
+    start = last_id()
+    door.list_page("charges", created={"gte": 1_700_000_000, "lt": 1_800_000_000})
+    (event,) = stripe_calls_since(start)
+    assert event.date_from.timestamp() == 1_700_000_000
+    assert event.date_to.timestamp() == 1_800_000_000
+    assert event.params["created"] == {"gte": 1_700_000_000, "lt": 1_800_000_000}
+
+
+def test_it_reads_every_object_of_a_list_in_pages_of_100(door, emulator):
+    ids = [c["id"] for c in door.iter_list("charges")]
+    assert len(ids) == len(set(ids)) == emulator.store.count("charges")
+    assert all(entry.query.get("limit") == "100" for entry in emulator.request_log)
+
+
+def test_faults_are_retried_until_the_answer_is_exact(door, emulator):
+    # Pages of 2, so that the walk takes enough requests for every kind of fault to occur.
+    expected = [c["id"] for c in door.iter_list("charges", limit=2)]
+    assert len(expected) > 10
+    emulator.clear_log()
+    start = last_id()
+    emulator.faults = Faults(rate_429=0.3, rate_500=0.2, rate_drop=0.1, seed=3)
+
+    got = [c["id"] for c in door.iter_list("charges", limit=2)]
+
+    assert got == expected
+    events = stripe_calls_since(start)
+    outcomes = set(events.values_list("outcome", flat=True))
+    assert {"rate_limited", "server_error", "network_error", "ok"} <= outcomes
+    # Every attempt is on the log: those answered and those whose connection was dropped.
+    assert events.count() == len(emulator.request_log) + len(emulator.dropped)
+
+
+def test_it_gives_up_after_the_retries_and_says_so(door, emulator, settings):
+    settings.STRIPE_MAX_RETRIES = 2
+    emulator.faults = Faults(rate_500=1.0)
+    start = last_id()
+    with pytest.raises(StripeUnavailable, match="after 3 attempts"):
+        door.list_page("charges")
+    assert stripe_calls_since(start).filter(outcome="server_error").count() == 3
+
+
+def test_a_revoked_key_marks_the_connection_failing(door, connection, emulator):
+    revoke_key(emulator, TEST_KEY)
+    with pytest.raises(KeyRejected, match="paste a new key"):
+        door.list_page("charges")
+    connection.refresh_from_db()
+    assert connection.health == "failing"
+    assert "revoked or rotated" in connection.health_reason
+    assert len(emulator.request_log) == 1  # a 401 is not retried
+
+
+def test_a_missing_permission_names_it(door, emulator):
+    grant_key(emulator, TEST_KEY, permissions={"rak_charge_read"})
+    with pytest.raises(PermissionMissing) as e:
+        door.list_page("disputes")
+    assert e.value.permission == "rak_dispute_read" and e.value.resource == "disputes"
+    assert "Disputes: Read" in str(e.value)
+
+
+def test_a_bad_request_is_not_retried(door, emulator):
+    with pytest.raises(StripeRequestFailed) as e:
+        door.list_page("charges", bogus="1")
+    assert e.value.http_status == 400 and "bogus" in str(e.value)
+    assert len(emulator.request_log) == 1
+
+
+def test_an_unreachable_stripe_is_a_network_error(connection, settings):
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # discard port: nothing listens
+    settings.STRIPE_MAX_RETRIES = 1
+    settings.STRIPE_RETRY_BASE_DELAY = 0.001
+    door = Door(connection, actor=Actor.command("tests"))
+    with pytest.raises(StripeUnavailable):
+        door.list_page("charges")
+    assert AuditEvent.objects.filter(outcome="network_error").count() == 2
+
+
+def test_the_local_rate_limit_spaces_requests_by_the_rate():
+    limiter = LocalLimiter()
+    waits = [limiter.reserve("conn-1", rate=10) for _ in range(5)]
+    # Slots 0.1 s apart: each request waits about 0.1 s more than the one before it.
+    for before, after in zip(waits, waits[1:], strict=False):
+        assert 0.09 < after - before < 0.11
+    assert limiter.reserve("conn-2", rate=10) == 0  # another connection has its own budget
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (CI sets it)")
+def test_the_redis_rate_limit_is_shared_between_processes():
+    # Two limiters stand for two worker processes: they share one timeline in Redis.
+    url = os.environ["REDIS_URL"]
+    key = f"test-{os.getpid()}"
+    first, second = RedisLimiter(url), RedisLimiter(url)
+    waits = [first.reserve(key, rate=20), second.reserve(key, rate=20), first.reserve(key, rate=20)]
+    assert waits[0] < 0.05
+    assert 0.04 < waits[1] < 0.06
+    assert 0.09 < waits[2] < 0.11

@@ -1,0 +1,76 @@
+"""A real Celery worker process for the tests that need one.
+
+It runs `celery -A lumen worker` against the test database and the configured broker (a
+SQLite file through SQLAlchemy on the defaults, Redis in CI), on a queue of its own so that
+it never takes work meant for anything else.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_database_url():
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@contextmanager
+def celery_worker(**extra_env):
+    queue = f"lumen-tests-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
+        "STRIPE_API_BASE": settings.STRIPE_API_BASE,
+        "STRIPE_RETRY_BASE_DELAY": str(settings.STRIPE_RETRY_BASE_DELAY),
+        "STRIPE_RETRY_MAX_DELAY": str(settings.STRIPE_RETRY_MAX_DELAY),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        **extra_env,
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "lumen",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield queue
+    finally:
+        process.terminate()
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+        celery_worker.last_output = output
