@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from import_export import resources
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
@@ -300,7 +301,9 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
     @admin.display(description="Actor")
     def actor_display(self, event):
         kind = event.get_actor_kind_display()
-        return f"{kind}: {event.actor}" if event.actor else kind
+        if not event.actor:
+            return kind
+        return format_html('{}<br><small class="quiet">{}</small>', event.actor, kind.lower())
 
     @admin.display(description="Connection")
     def connection_display(self, event):

@@ -80,7 +80,8 @@ def verify(connection, *, actor, origin=""):
         try:
             account = door.retrieve(ACCOUNT.name)
         except PermissionMissing as e:
-            unreadable[ACCOUNT.name] = e.permission or ACCOUNT.permission
+            # Expected of every restricted key (see connectors.resources.ACCOUNT).
+            account = {"id": e.account}
         for resource in RESOURCES:
             try:
                 if resource.is_list:
@@ -91,6 +92,8 @@ def verify(connection, *, actor, origin=""):
                 unreadable[resource.name] = e.permission or resource.permission
                 continue
             readable.append(resource.name)
+            if resource.name == "invoices" and answer["data"] and not account.get("name"):
+                account.setdefault("name_from_invoice", answer["data"][0].get("account_name"))
             if answer.get("livemode", connection.mode == "live") != (connection.mode == "live"):
                 warnings.append(f"{resource.name} answered in the other mode than the key's")
     except DoorError as e:

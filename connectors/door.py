@@ -12,6 +12,7 @@ than the network on a large account (see the design's measured facts).
 
 import logging
 import random
+import re
 import time
 
 import stripe
@@ -47,9 +48,9 @@ class KeyRejected(DoorError):
 class PermissionMissing(DoorError):
     http_status = 403
 
-    def __init__(self, message, resource="", permission=""):
+    def __init__(self, message, resource="", permission="", account=""):
         super().__init__(message)
-        self.resource, self.permission = resource, permission
+        self.resource, self.permission, self.account = resource, permission, account
 
 
 class StripeRequestFailed(DoorError):
@@ -272,8 +273,12 @@ def permission_missing(path, message):
         else ""
     )
     detail = f" (missing permission {permission})" if permission else ""
+    account = re.search(r"on account '(acct_\w+)'", message)
     return PermissionMissing(
-        f"The key cannot read {what}{detail}.{grant}", resource_name, permission
+        f"The key cannot read {what}{detail}.{grant}",
+        resource_name,
+        permission,
+        account.group(1) if account else "",
     )
 
 

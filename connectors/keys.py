@@ -74,10 +74,10 @@ def parse_key(raw):
 
 
 def permissions_to_grant():
-    from connectors.resources import ACCOUNT, RESOURCES
+    from connectors.resources import RESOURCES
 
     grants = []
-    for r in (ACCOUNT, *RESOURCES):
+    for r in RESOURCES:
         if r.grant not in grants:
             grants.append(r.grant)
     return ", ".join(grants)

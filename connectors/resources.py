@@ -46,9 +46,10 @@ BY_PERMISSION = {}
 for _r in RESOURCES:
     BY_PERMISSION.setdefault(_r.permission, _r)
 
-# The account itself: read on verify to learn the account's id and name. A restricted key
-# with no "Account" permission still verifies; the account name then stays unknown.
-ACCOUNT = Resource("account", "account", "rak_account_read", "Account: Read", is_list=False)
+# The account itself: read on verify to learn the account's id and name. Stripe grants no
+# restricted key the right to read it (there is no such permission); the 403 still names the
+# account's id, and invoices carry the account's name.
+ACCOUNT = Resource("account", "account", "", "", is_list=False)
 
 
 def resource_of_path(path):

@@ -138,7 +138,6 @@ def test_verify_records_which_resources_the_key_can_read(staff_client, connectio
         "rak_promotion_code_read",
         "rak_balance_read",
         "rak_event_read",
-        "rak_account_read",
     }
     grant_key(emulator, TEST_KEY, permissions=everything)  # no disputes, no payouts
     r = staff_client.post(

@@ -160,3 +160,33 @@ def test_the_redis_rate_limit_is_shared_between_processes():
     assert waits[0] < 0.05
     assert 0.04 < waits[1] < 0.06
     assert 0.09 < waits[2] < 0.11
+
+
+def test_it_does_not_retry_when_stripe_says_not_to(door, emulator):
+    emulator.faults = Faults(rate_500=1.0, should_retry=False)
+    with pytest.raises(StripeRequestFailed) as e:
+        door.list_page("charges")
+    assert e.value.http_status == 500
+    assert len(emulator.request_log) == 1
+
+
+def test_it_waits_as_long_as_retry_after_asks(door, emulator, settings, monkeypatch):
+    slept = []
+    monkeypatch.setattr("connectors.door.time.sleep", slept.append)
+    settings.STRIPE_MAX_RETRIES = 2
+    settings.STRIPE_RETRY_MAX_DELAY = 30
+    emulator.faults = Faults(rate_429=1.0, retry_after=7)
+    with pytest.raises(StripeUnavailable):
+        door.list_page("charges")
+    assert slept == [7.0, 7.0]
+    assert len(emulator.request_log) == 3
+
+
+def test_backoff_grows_and_stays_under_the_cap(settings):
+    from connectors.door import backoff_delay
+
+    settings.STRIPE_RETRY_BASE_DELAY, settings.STRIPE_RETRY_MAX_DELAY = 1.0, 5.0
+    assert all(0 <= backoff_delay(1) <= 1.0 for _ in range(50))
+    assert all(0 <= backoff_delay(8) <= 5.0 for _ in range(50))
+    assert max(backoff_delay(3) for _ in range(200)) > 2.0  # grows past the first step
+    assert backoff_delay(1, retry_after=60) == 5.0  # Retry-After is honoured, within the cap

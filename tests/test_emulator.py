@@ -28,7 +28,7 @@ from connectors.emulator import (
     mask_key,
     seed_account,
 )
-from connectors.resources import ACCOUNT, RESOURCES
+from connectors.resources import RESOURCES
 
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES_FILE = PROJECT.parent / "shared" / "stripe" / "fixtures3.json"
@@ -36,6 +36,7 @@ FIXTURES = json.loads(FIXTURES_FILE.read_text())["resources"]
 
 LIVE_KEY = "rk_live_51LumenTestLiveKeyZ8y7X6w5V4u3T2s1R0q"
 NO_CHARGES_KEY = "rk_test_51LumenTestNoChargesK3j4H5g6F7d8S9a0P1o"
+SECRET_KEY = "sk_test_51LumenTestSecretKeyM1n2B3v4C5x6Z7l8K9j"
 UNKNOWN_KEY = "rk_test_51LumenTestUnknownKeyQ2w3E4r5T6y7U8i9O0pZ"
 LISTS = [r for r in RESOURCES if r.is_list]
 
@@ -115,10 +116,11 @@ def store():
 
 @pytest.fixture(scope="module")
 def emulator(store):
-    readable = {r.permission for r in RESOURCES} | {ACCOUNT.permission}
+    readable = {r.permission for r in RESOURCES}
     keys = [
         KeyGrant(DEMO_KEY),
         KeyGrant(LIVE_KEY),
+        KeyGrant(SECRET_KEY),
         KeyGrant(NO_CHARGES_KEY, permissions=readable - {"rak_charge_read"}),
     ]
     with StripeEmulator(store, keys=keys) as emulator:
@@ -187,7 +189,7 @@ def test_it_lists_and_retrieves_each_resource_in_stripes_shapes(emulator, store,
 
 
 def test_it_serves_the_account_and_balance_in_stripes_shapes(emulator, store):
-    account = get(emulator, "/v1/account").json()
+    account = get(emulator, "/v1/account", key=SECRET_KEY).json()
     balance = get(emulator, "/v1/balance").json()
 
     assert account["id"].startswith("acct_")
@@ -196,6 +198,15 @@ def test_it_serves_the_account_and_balance_in_stripes_shapes(emulator, store):
     assert shape_problems(account, FIXTURES["account"]) == []
     assert shape_problems(balance, FIXTURES["balance"]) == []
     assert {f["currency"] for f in balance["available"]} == {"usd", "jpy"}
+
+
+def test_no_restricted_key_reads_the_account_as_with_stripe(emulator, store):
+    answer = get(emulator, "/v1/account")
+    assert answer.status_code == 403
+    message = answer.json()["error"]["message"]
+    assert f"on account '{store.account['id']}'" in message
+    assert "not available for use by restricted keys" in message
+    assert DEMO_KEY not in answer.text
 
 
 def test_it_lists_an_invoices_lines_in_invoice_order(emulator, store):

@@ -132,13 +132,13 @@ def test_a_wrong_encryption_key_fails_loudly(transactional_db, alice, emulator, 
     from cryptography.fernet import Fernet
 
     from connectors import connections
-    from tests.worker import ROOT, test_database_url
+    from tests.worker import ROOT, url_of_test_database
 
     conn = StripeConnection(name="acme")
     connections.save_key(conn, TEST_KEY, actor=Actor.user(alice))
     env = {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": url_of_test_database(),
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     }
     result = subprocess.run(

@@ -18,7 +18,7 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_database_url():
+def url_of_test_database():
     s = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{s['NAME']}"
@@ -31,7 +31,7 @@ def celery_worker(**extra_env):
     queue = f"lumen-tests-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": url_of_test_database(),
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
         "STRIPE_API_BASE": settings.STRIPE_API_BASE,
         "STRIPE_RETRY_BASE_DELAY": str(settings.STRIPE_RETRY_BASE_DELAY),

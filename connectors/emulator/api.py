@@ -9,7 +9,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 
-from connectors.resources import ACCOUNT, BY_NAME
+from connectors.resources import BY_NAME
 
 from . import errors
 from .errors import StripeError
@@ -73,7 +73,8 @@ class StripeAPI:
         params = parse_query(query_pairs)
 
         if name == "account" and not rest:
-            self._permit(grant, ACCOUNT.permission)
+            if grant.key.startswith(("rk_test_", "rk_live_")):
+                raise errors.restricted_key_refused(grant.masked, self._account_id(grant))
             body = self._expanded(self._account(), check(params, RETRIEVE_PARAMETERS), grant)
         elif name == "balance" and not rest:
             self._permit(grant, BY_NAME["balance"].permission)

@@ -57,6 +57,17 @@ def permission_denied(masked, account, permission):
     )
 
 
+def restricted_key_refused(masked, account):
+    """What Stripe says to a restricted key asking for an endpoint no permission opens (such
+    as GET /v1/account)."""
+    return StripeError(
+        403,
+        f"The provided key '{masked}' does not have the required permissions for this "
+        f"endpoint on account '{account}'. This is a restricted API key, but the required "
+        "permissions are not available for use by restricted keys.",
+    )
+
+
 def resource_missing(kind, object_id, param="id", status=404):
     return StripeError(
         status, f"No such {kind}: '{object_id}'", code="resource_missing", param=param

@@ -26,7 +26,15 @@ class FaultDraw:
 
 class Faults:
     def __init__(
-        self, rate_429=0.0, rate_500=0.0, rate_slow=0.0, slow_seconds=1.0, rate_drop=0.0, seed=0
+        self,
+        rate_429=0.0,
+        rate_500=0.0,
+        rate_slow=0.0,
+        slow_seconds=1.0,
+        rate_drop=0.0,
+        seed=0,
+        retry_after=None,
+        should_retry=None,
     ):
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -36,6 +44,10 @@ class Faults:
         self.rate_slow = rate_slow
         self.slow_seconds = slow_seconds
         self.rate_drop = rate_drop
+        # What injected errors say about retrying: Retry-After (seconds) on a 429, and
+        # Stripe-Should-Retry on a 429 or 500 (None keeps Stripe's usual headers).
+        self.retry_after = retry_after
+        self.should_retry = should_retry
         for name in RATES:
             _check_rate(name, getattr(self, name))
 
@@ -49,6 +61,14 @@ class Faults:
         with self._lock:
             for name, value in settings.items():
                 setattr(self, name, value)
+
+    def error_headers(self, headers) -> dict:
+        headers = dict(headers)
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        if self.should_retry is not None:
+            headers["Stripe-Should-Retry"] = "true" if self.should_retry else "false"
+        return headers
 
     def draw(self) -> FaultDraw:
         with self._lock:

@@ -7,12 +7,12 @@ hides it, and nothing in this package logs one.
 
 from dataclasses import dataclass, field
 
-from connectors.resources import ACCOUNT, RESOURCES
+from connectors.resources import RESOURCES
 
 # Full read access in test mode, for the demo. It opens nothing but the emulator.
 DEMO_KEY = "rk_test_51LumenDemoQ7sVb2Nc8Mz3Kp6Wd4Rt9Yh1Jf5Gx0Ln"
 
-READ_PERMISSIONS = frozenset([r.permission for r in RESOURCES] + [ACCOUNT.permission])
+READ_PERMISSIONS = frozenset(r.permission for r in RESOURCES)
 SECRET_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
 PUBLISHABLE_PREFIXES = ("pk_test_", "pk_live_")
 

@@ -190,7 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if draw.kind in (RATE_LIMIT, SERVER_ERROR):
             error: StripeError = rate_limited() if draw.kind == RATE_LIMIT else api_error()
-            status, body, headers, livemode = error.status, error.body(), error.headers, None
+            status, body, livemode = error.status, error.body(), None
+            headers = emulator.faults.error_headers(error.headers)
         else:
             answer = emulator.api.answer(
                 self.command, parts.path, pairs, self.headers.get("Authorization")

@@ -3,8 +3,11 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
+from django.core.wsgi import get_wsgi_application
 
 from audit.models import AuditEvent
 from audit.recorder import Actor
@@ -56,6 +59,12 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
 
+        # Bind before printing, so that the printed address already answers (and --port 0
+        # picks a free port).
+        server = None
+        if not options["no_serve"]:
+            server = admin_server(options["port"])
+            options["port"] = server.server_address[1]
         url = f"http://127.0.0.1:{options['port']}/admin/"
         document = {
             "admin": url,
@@ -80,7 +89,27 @@ class Command(BaseCommand):
                 f"Admin: {url}\n"
                 f"Log in as {DEMO_USER} / {password}\n"
             )
-        if options["no_serve"]:
+        if server is None:
             emulator.stop()
             return
-        call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)
+        self.stdout.write("Quit with Ctrl-C.", ending="\n")
+        self.stdout.flush()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+            emulator.stop()
+
+
+def admin_server(port):
+    """Django's development server, with the admin's static files, bound to 127.0.0.1."""
+    try:
+        server = WSGIServer(("127.0.0.1", port), WSGIRequestHandler, ipv6=False)
+    except OSError as e:
+        raise CommandError(
+            f"The admin cannot listen on port {port} ({e.strerror}): pass --port with a free port."
+        ) from None
+    server.set_app(StaticFilesHandler(get_wsgi_application()))
+    return server

@@ -1,0 +1,132 @@
+"""The connect and demo commands, run as a user runs them."""
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import requests
+from django.core.management import CommandError, call_command
+
+from audit.models import AuditEvent
+from connectors.models import StripeConnection
+from tests.conftest import TEST_KEY, revoke_key
+from tests.worker import ROOT, url_of_test_database
+
+
+def connect(*args, **env):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("connect", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_it_connects_from_an_environment_variable(db, emulator, monkeypatch):
+    monkeypatch.setenv("ACME_KEY", TEST_KEY)
+    out, _ = connect("acme", "--key-env", "ACME_KEY")
+    conn = StripeConnection.objects.get(name="acme")
+    assert conn.health == "ok" and conn.mode == "test"
+    assert f"acme: {conn.account_name} (test mode), key rk_test_…Wxyz" in out
+    assert "can read: customers, charges" in out
+    assert TEST_KEY not in out
+    created = AuditEvent.objects.get(operation="connection.created")
+    assert created.actor_kind == "command" and created.actor.startswith("connect (")
+
+
+def test_it_connects_from_a_file_and_prints_json(db, emulator, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(TEST_KEY + "\n")
+    out, _ = connect("acme", "--key-file", str(key_file), "--json")
+    document = json.loads(out)
+    assert document["connection"] == "acme" and document["key"] == "rk_test_…Wxyz"
+    assert document["ok"] is True and document["unreadable"] == {}
+    assert document["account_id"].startswith("acct_")
+
+
+def test_running_it_again_rotates_the_key(db, emulator, monkeypatch):
+    monkeypatch.setenv("ACME_KEY", TEST_KEY)
+    connect("acme", "--key-env", "ACME_KEY")
+    connect("acme", "--key-env", "ACME_KEY")
+    assert StripeConnection.objects.count() == 1
+    assert AuditEvent.objects.filter(operation="connection.key_rotated").count() == 1
+
+
+@pytest.mark.parametrize(
+    "key, message",
+    [("pk_test_" + "p" * 30, "publishable key"), ("nonsense", "does not look like")],
+)
+def test_a_bad_key_is_refused_and_nothing_is_saved(db, emulator, monkeypatch, key, message):
+    monkeypatch.setenv("ACME_KEY", key)
+    with pytest.raises(CommandError, match=message):
+        connect("acme", "--key-env", "ACME_KEY")
+    assert not StripeConnection.objects.exists() and not AuditEvent.objects.exists()
+    assert emulator.request_log == []
+
+
+def test_an_unset_variable_is_a_clear_error(db, emulator):
+    with pytest.raises(CommandError, match="NO_SUCH_VARIABLE is empty or not set"):
+        connect("acme", "--key-env", "NO_SUCH_VARIABLE")
+
+
+def test_it_never_takes_the_key_as_an_argument(db, emulator):
+    with pytest.raises(CommandError):
+        connect("acme", TEST_KEY)
+
+
+def test_a_revoked_key_exits_non_zero_with_the_reason(db, emulator, monkeypatch):
+    monkeypatch.setenv("ACME_KEY", TEST_KEY)
+    revoke_key(emulator, TEST_KEY)
+    with pytest.raises(SystemExit) as e:
+        connect("acme", "--key-env", "ACME_KEY")
+    assert e.value.code == 1
+    assert StripeConnection.objects.get().health == "failing"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_serves_a_working_portal(tmp_path):
+    """`manage.py demo` as the README runs it: the admin answers on 127.0.0.1, the printed
+    login works, and the demo connection is verified with its calls on the audit log."""
+    env = {**os.environ, "DATABASE_URL": url_of_test_database(), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", "0", "--emulator-port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        printed = []
+        for line in process.stdout:  # blocks until the demo prints; no sleeping
+            printed.append(line)
+            if line.startswith("Log in as"):
+                break
+        text = "".join(printed)
+        assert "Verified: 16 of 16 resources readable" in text, text
+        username, password = re.search(r"Log in as (\S+) / (\S+)", text).groups()
+        base = re.search(r"Admin: (http://127\.0\.0\.1:\d+)/admin/", text).group(1)
+        session = requests.Session()
+        login = session.get(f"{base}/admin/login/", timeout=30)
+        session.post(
+            f"{base}/admin/login/",
+            data={
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+                "next": "/admin/",
+            },
+            headers={"Referer": login.url},
+            timeout=30,
+        )
+        page = session.get(f"{base}/admin/connectors/stripeconnection/", timeout=30).text
+        assert "demo" in page and ">OK<" in page and "rk_test_…" in page
+        events = session.get(f"{base}/admin/audit/auditevent/", timeout=30).text
+        assert "/v1/account" in events
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    demo = StripeConnection.objects.get(name="demo")
+    assert demo.health == "ok"
+    assert AuditEvent.objects.filter(connection_id=demo.pk, method="GET").count() == 17
