@@ -28,3 +28,16 @@ def check_connections():
         verify_connection(pk, "check_connections")
         for pk in StripeConnection.objects.values_list("pk", flat=True)
     ]
+
+
+@shared_task
+def sync_connection(connection_id, full=False, schedule_name="sync_connection"):
+    """Sync one connection. Safe to re-run: a sync killed half-way resumes from its
+    checkpoints, and a second sync of a connection already syncing is skipped."""
+    from connectors.sync import run_sync
+
+    connection = StripeConnection.objects.filter(pk=connection_id).first()
+    if connection is None:
+        return {"connection": connection_id, "status": "skipped", "message": "connection deleted"}
+    run = run_sync(connection, actor=Actor.schedule(schedule_name), full=full)
+    return run.as_document()

@@ -160,6 +160,16 @@ STRIPE_RETRY_BASE_DELAY = envfloat("STRIPE_RETRY_BASE_DELAY", "0.5")
 STRIPE_RETRY_MAX_DELAY = envfloat("STRIPE_RETRY_MAX_DELAY", "20")
 STRIPE_RATE_LIMIT_TEST = envfloat("STRIPE_RATE_LIMIT_TEST", "25")
 STRIPE_RATE_LIMIT_LIVE = envfloat("STRIPE_RATE_LIMIT_LIVE", "100")
+# The mirror: how much history the first sync reads, and how long a sync's claim on its
+# connection lasts without being renewed (a sync renews it after every page).
+LUMEN_SYNC_HISTORY_DAYS = envint("LUMEN_SYNC_HISTORY_DAYS", "365")
+LUMEN_SYNC_LEASE_SECONDS = envint("LUMEN_SYNC_LEASE_SECONDS", "300")
+# 0: each kind's history in one window (one request per 100 objects, the fewest); N: windows
+# of N days, which cost a request each even when empty.
+LUMEN_SYNC_WINDOW_DAYS = envint("LUMEN_SYNC_WINDOW_DAYS", "0")
+# Stripe lists events of the last 30 days only; a cursor older than this is not trusted.
+LUMEN_EVENTS_RETENTION_DAYS = envint("LUMEN_EVENTS_RETENTION_DAYS", "29")
+
 # Shared state for the rate limit across worker processes. Empty: per-process limit.
 REDIS_URL = os.getenv("REDIS_URL", "")
 

@@ -74,6 +74,19 @@ class StripeConnection(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    # The mirror. One sync at a time per connection: a sync holds a lease it renews as it
+    # goes; a holder that died (a killed worker) is seen as such and its lease taken over.
+    sync_interval_minutes = models.PositiveIntegerField(
+        default=0,
+        help_text="Poll Stripe for changes every N minutes (0: only on demand and webhooks). "
+        "Creates the schedule 'Sync NAME' under Periodic tasks.",
+    )
+    sync_holder = models.CharField(max_length=255, blank=True, editable=False)
+    sync_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    data_as_of = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the mirror was last up to date."
+    )
+
     class Meta:
         ordering = ["name"]
         verbose_name = "Stripe connection"

@@ -1,0 +1,180 @@
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+from connectors.models.connection import SecretField
+
+
+class SyncRun(models.Model):
+    """One run of the sync: who started it, what it read, what it changed, how it ended."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (another sync was running)"
+
+    class Kind(models.TextChoices):
+        BACKFILL = "backfill", "Backfill"
+        INCREMENTAL = "incremental", "Incremental"
+        WEBHOOK = "webhook", "Webhook"
+
+    connection = models.ForeignKey(
+        "connectors.StripeConnection", on_delete=models.CASCADE, related_name="sync_runs"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    actor_kind = models.CharField(max_length=16)
+    actor = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # {"charges": {"fetched": 120, "created": 100, "updated": 20}, ...}
+    counts = models.JSONField(default=dict, blank=True)
+    api_calls = models.PositiveIntegerField(default=0)
+    current = models.CharField(max_length=64, blank=True, help_text="What it is reading now.")
+    errors = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["connection", "-id"], name="syncrun_conn_id")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} sync #{self.pk} of {self.connection}"
+
+    @property
+    def duration(self):
+        end = self.finished_at or timezone.now()
+        return end - self.started_at
+
+    def as_document(self):
+        """What `sync --json` prints and the sync task returns."""
+        return {
+            "connection": self.connection.name,
+            "sync_run": self.pk,
+            "kind": self.kind,
+            "status": self.status,
+            "message": self.message,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "api_calls": self.api_calls,
+            "counts": self.counts,
+            "totals": self.totals(),
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
+
+    def totals(self):
+        total = {"fetched": 0, "created": 0, "updated": 0}
+        for counts in self.counts.values():
+            for key in total:
+                total[key] += counts.get(key, 0)
+        return total
+
+
+class SyncCheckpoint(models.Model):
+    """How far the backfill of one resource has read, committed with the rows it read.
+
+    A resource's history is read in windows of `created`; each window remembers the last
+    object read (`cursor`), so a sync killed mid-page resumes after the last committed page.
+    The events checkpoint (`resource = "events"`) holds the newest applied event instead.
+    """
+
+    connection = models.ForeignKey(
+        "connectors.StripeConnection", on_delete=models.CASCADE, related_name="+"
+    )
+    resource = models.CharField(max_length=64)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    cursor = models.CharField(max_length=255, blank=True)
+    done = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "resource", "window_start"], name="checkpoint_unique"
+            )
+        ]
+
+    def __str__(self):
+        return (
+            f"{self.resource} {self.window_start:%Y-%m-%d}…: {'done' if self.done else self.cursor}"
+        )
+
+
+class AppliedEvent(models.Model):
+    """A Stripe event that has been applied to the mirror (once, whichever way it came)."""
+
+    connection = models.ForeignKey(
+        "connectors.StripeConnection", on_delete=models.CASCADE, related_name="+"
+    )
+    stripe_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=128, db_index=True)
+    created = models.DateTimeField()
+    object_id = models.CharField(max_length=255, blank=True, db_index=True)
+    source = models.CharField(max_length=16)  # "events" (polled) or "webhook"
+    applied_at = models.DateTimeField(default=timezone.now)
+    raw = models.JSONField()
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "stripe_id"], name="appliedevent_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.stripe_id} {self.type}"
+
+
+def webhook_token():
+    return secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """Where Stripe posts one connection's events: /webhooks/stripe/<token>/.
+
+    The token makes the address unguessable; the signing secret (whsec_…), pasted from
+    Stripe's dashboard, proves each delivery came from Stripe.
+    """
+
+    connection = models.OneToOneField(
+        "connectors.StripeConnection", on_delete=models.CASCADE, related_name="webhook"
+    )
+    token = models.CharField(max_length=64, unique=True, default=webhook_token, editable=False)
+    signing_secret = SecretField(max_length=255, editable=False)
+    secret_last4 = models.CharField(max_length=4, editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self):
+        return f"webhook of {self.connection}"
+
+    def __repr__(self):
+        return f"<WebhookEndpoint {self.connection_id} whsec_…{self.secret_last4}>"
+
+    @property
+    def path(self):
+        return f"/webhooks/stripe/{self.token}/"
+
+
+class WebhookDelivery(models.Model):
+    """A verified delivery, kept until a worker has applied it: the endpoint answers 2xx as
+    soon as the row is committed, so nothing Stripe delivered is lost if a worker dies."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=255, db_index=True)
+    event_type = models.CharField(max_length=128)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.event_id} ({self.event_type})"

@@ -1,0 +1,343 @@
+"""A sync run: bring one connection's mirror up to date through the door.
+
+The first run (or `--full`) is a backfill: each resource's history is read newest first in
+windows of `created`, pages of 100, and every page is committed with its checkpoint. Later
+runs are incremental: the events since the last applied one, the recent balance
+transactions (Stripe sends no events for them), and the balance. An events cursor older
+than Stripe keeps events falls back to a windowed re-read from the cursor's date.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from connectors.door import Door, DoorError, StripeRequestFailed
+from connectors.models import Balance, BalanceTransaction, Payout, SyncCheckpoint, SyncRun
+from connectors.models.mirror import when
+from connectors.sync import lease
+from connectors.sync.events import apply_event, complete_invoice_lines
+from connectors.sync.upsert import PageResult, store_objects
+
+log = logging.getLogger(__name__)
+
+# Read in this order so that what a later kind points at is usually there already.
+BACKFILL_ORDER = (
+    "products",
+    "prices",
+    "coupons",
+    "promotion_codes",
+    "customers",
+    "subscriptions",
+    "invoices",
+    "invoice_payments",
+    "payment_intents",
+    "charges",
+    "refunds",
+    "disputes",
+    "balance_transactions",
+    "payouts",
+)
+# Without it, Stripe leaves canceled subscriptions out of the list, and churn with them.
+LIST_PARAMS = {"subscriptions": {"status": "all"}}
+# What describes the account's present state is read whatever its age (a subscription from
+# three years ago may still be billing); money movements only for the history asked.
+WHOLE_HISTORY = {"products", "prices", "coupons", "promotion_codes", "customers", "subscriptions"}
+EVENTS = "events"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SyncLost(Exception):
+    """Another process took the connection over (our lease ran out)."""
+
+
+def run_sync(connection, *, actor, full=False, since=None, progress=None):
+    """Run one sync of `connection` and return its SyncRun (status skipped when another
+    sync holds the connection). `progress(run)` is called after every committed page."""
+    if not lease.claim(connection):
+        holder = lease.current_holder(connection)
+        return SyncRun.objects.create(
+            connection=connection,
+            kind=SyncRun.Kind.INCREMENTAL,
+            status=SyncRun.Status.SKIPPED,
+            actor_kind=actor.kind,
+            actor=actor.name,
+            finished_at=timezone.now(),
+            message=f"Another sync is running ({holder.get('sync_holder')}).",
+        )
+    try:
+        return Sync(connection, actor, progress).run(full=full, since=since)
+    finally:
+        lease.release(connection)
+
+
+class Sync:
+    def __init__(self, connection, actor, progress):
+        self.connection = connection
+        self.actor = actor
+        self.progress = progress or (lambda run: None)
+        self.started = timezone.now()
+        self.run_row = None
+        self.door = None
+        self.touched_payouts = set()
+
+    def run(self, full, since):
+        backfill = full or since is not None or not self._backfill_complete()
+        self.run_row = SyncRun.objects.create(
+            connection=self.connection,
+            kind=SyncRun.Kind.BACKFILL if backfill else SyncRun.Kind.INCREMENTAL,
+            actor_kind=self.actor.kind,
+            actor=self.actor.name,
+            started_at=self.started,
+        )
+        self.door = Door(self.connection, actor=self.actor, origin=f"sync_run:{self.run_row.pk}")
+        try:
+            if backfill:
+                self._plan_backfill(full, since)
+            else:
+                self._catch_up()
+            self._read_backfill()
+            self._read_events()
+            self._read_payout_components()
+            self._read_balance()
+        except (DoorError, SyncLost) as e:
+            return self._finish(SyncRun.Status.FAILED, str(e))
+        except Exception as e:
+            self._finish(SyncRun.Status.FAILED, f"{type(e).__name__}: {e}")
+            raise
+        self.connection.__class__.objects.filter(pk=self.connection.pk).update(
+            data_as_of=self.started
+        )
+        return self._finish(SyncRun.Status.SUCCEEDED, "")
+
+    # Planning -----------------------------------------------------------------------------
+
+    def _backfill_complete(self):
+        checkpoints = SyncCheckpoint.objects.filter(connection=self.connection)
+        planned = set(checkpoints.exclude(resource=EVENTS).values_list("resource", flat=True))
+        return (
+            planned >= set(BACKFILL_ORDER)
+            and not checkpoints.filter(done=False).exclude(resource=EVENTS).exists()
+            and checkpoints.filter(resource=EVENTS).exists()
+        )
+
+    def _plan_backfill(self, full, since):
+        """Windows of `created` per resource, from `since` to now. An unfinished plan is
+        resumed as it is; --full or --since plans anew."""
+        pending = SyncCheckpoint.objects.filter(connection=self.connection, done=False)
+        if not full and since is None and pending.exclude(resource=EVENTS).exists():
+            return
+        start = since or self.started - timedelta(days=settings.LUMEN_SYNC_HISTORY_DAYS)
+        self._note_events_cursor()
+        self._plan_windows(start, self.started)
+
+    def _plan_windows(self, start, end):
+        width = (
+            timedelta(days=settings.LUMEN_SYNC_WINDOW_DAYS)
+            if settings.LUMEN_SYNC_WINDOW_DAYS
+            else end - start
+        )
+        with transaction.atomic():
+            SyncCheckpoint.objects.filter(connection=self.connection).exclude(
+                resource=EVENTS
+            ).delete()
+            rows = []
+            for resource in BACKFILL_ORDER:
+                window_start = EPOCH if resource in WHOLE_HISTORY else start
+                edge = start
+                while window_start < end:
+                    window_end = min(edge + width, end)
+                    rows.append(
+                        SyncCheckpoint(
+                            connection=self.connection,
+                            resource=resource,
+                            window_start=window_start,
+                            window_end=window_end,
+                        )
+                    )
+                    window_start = edge = window_end
+            SyncCheckpoint.objects.bulk_create(rows)
+
+    def _note_events_cursor(self):
+        """Remember the newest event before reading history: every change after this moment
+        is then applied from events, and newest-wins settles the overlap."""
+        if SyncCheckpoint.objects.filter(connection=self.connection, resource=EVENTS).exists():
+            return
+        newest = self.door.list_page(EVENTS, limit=1)["data"]
+        SyncCheckpoint.objects.create(
+            connection=self.connection,
+            resource=EVENTS,
+            window_start=EPOCH,
+            window_end=when(newest[0]["created"]) if newest else self.started,
+            cursor=newest[0]["id"] if newest else "",
+        )
+
+    def _catch_up(self):
+        """Incremental run: if the events cursor is older than Stripe keeps events, the gap
+        is re-read from history instead."""
+        cursor = SyncCheckpoint.objects.get(connection=self.connection, resource=EVENTS)
+        horizon = self.started - timedelta(days=settings.LUMEN_EVENTS_RETENTION_DAYS)
+        if cursor.window_end and cursor.window_end < horizon:
+            since = cursor.window_end - timedelta(days=1)
+            self._warn(
+                f"The last applied event is from {cursor.window_end:%Y-%m-%d}, older than "
+                f"Stripe keeps events: re-reading everything created since {since:%Y-%m-%d}."
+            )
+            cursor.delete()
+            self._note_events_cursor()
+            self._plan_windows(since, self.started)
+            return
+        # Balance transactions have no events; their status moves from pending to available
+        # within days, so the last week is read again (no checkpoint: a re-read is harmless).
+        newest = (
+            BalanceTransaction.objects.filter(connection=self.connection)
+            .order_by("-created")
+            .values_list("created", flat=True)
+            .first()
+        )
+        start = (newest or self.started) - timedelta(days=7)
+        recent = SyncCheckpoint(
+            resource="balance_transactions", window_start=start, window_end=self.started
+        )
+        self._read_window("balance_transactions", recent, save=False)
+
+    # Reading ------------------------------------------------------------------------------
+
+    def _read_backfill(self):
+        for resource in BACKFILL_ORDER:
+            windows = SyncCheckpoint.objects.filter(
+                connection=self.connection, resource=resource, done=False
+            ).order_by("window_start")
+            for checkpoint in windows:
+                self._read_window(resource, checkpoint)
+
+    def _read_window(self, resource, checkpoint, save=True):
+        params = {
+            **LIST_PARAMS.get(resource, {}),
+            "created": {
+                "gte": int(checkpoint.window_start.timestamp()),
+                "lt": int(checkpoint.window_end.timestamp()),
+            },
+        }
+        self.run_row.current = resource
+        while True:
+            if checkpoint.cursor:
+                params["starting_after"] = checkpoint.cursor
+            observed_at = timezone.now()
+            page = self.door.list_page(resource, **params)
+            objects = page["data"]
+            if resource == "invoices":
+                objects = [complete_invoice_lines(self.door, invoice) for invoice in objects]
+            with transaction.atomic():
+                result = store_objects(self.connection, resource, objects, observed_at)
+                if objects:
+                    checkpoint.cursor = objects[-1]["id"]
+                checkpoint.done = not page.get("has_more") or not objects
+                if save:
+                    checkpoint.save()
+                self._count(result)
+            if resource == "payouts":
+                self.touched_payouts.update(p["id"] for p in objects)
+            if checkpoint.done:
+                return
+
+    def _read_events(self):
+        checkpoint = SyncCheckpoint.objects.get(connection=self.connection, resource=EVENTS)
+        self.run_row.current = EVENTS
+        while True:
+            if checkpoint.cursor:
+                params = {"ending_before": checkpoint.cursor}
+            else:  # no event existed when the backfill began
+                params = {"created": {"gte": int(checkpoint.window_end.timestamp())}}
+            try:
+                page = self.door.list_page(EVENTS, **params)
+            except StripeRequestFailed as e:
+                if e.http_status not in (400, 404):
+                    raise
+                # The cursor event is gone from Stripe: re-read from its date next run.
+                self._warn(f"The events cursor is no longer known to Stripe ({e}).")
+                SyncCheckpoint.objects.filter(pk=checkpoint.pk).update(window_end=EPOCH)
+                return
+            events = page["data"]
+            if not events:
+                return
+            result = PageResult()
+            # A page holds the events just after the cursor, newest first: apply oldest first.
+            for event in reversed(events):
+                resource = (event.get("data") or {}).get("object", {}).get("object")
+                apply_event(self.connection, event, source="events", door=self.door, result=result)
+                if resource == "payout":
+                    self.touched_payouts.add(event["data"]["object"]["id"])
+            with transaction.atomic():
+                checkpoint.cursor = events[0]["id"]
+                checkpoint.window_end = when(events[0]["created"])
+                checkpoint.save()
+                self._count(result)
+            if not page.get("has_more"):
+                return
+
+    def _read_payout_components(self):
+        """Which balance transactions each automatic payout paid out: Stripe says so only
+        when asked per payout. Read for the payouts this run saw change, and for any whose
+        components were never read (a run killed before it got to them)."""
+        linked = BalanceTransaction.objects.filter(
+            connection=self.connection, payout=OuterRef("stripe_id")
+        )
+        payouts = Payout.objects.filter(connection=self.connection, automatic=True)
+        automatic = set(
+            payouts.filter(stripe_id__in=self.touched_payouts).values_list("stripe_id", flat=True)
+        ) | set(payouts.filter(~Exists(linked)).values_list("stripe_id", flat=True))
+        for payout_id in automatic:
+            self.run_row.current = f"payout {payout_id}"
+            observed_at = timezone.now()
+            transactions = list(self.door.iter_list("balance_transactions", payout=payout_id))
+            with transaction.atomic():
+                result = store_objects(
+                    self.connection, "balance_transactions", transactions, observed_at
+                )
+                BalanceTransaction.objects.filter(
+                    connection=self.connection, stripe_id__in=[t["id"] for t in transactions]
+                ).update(payout=payout_id)
+                self._count(result)
+
+    def _read_balance(self):
+        self.run_row.current = "balance"
+        observed_at = timezone.now()
+        balance = self.door.retrieve("balance")
+        Balance.objects.update_or_create(
+            connection=self.connection, defaults={"raw": balance, "observed_at": observed_at}
+        )
+
+    # Book-keeping -------------------------------------------------------------------------
+
+    def _count(self, result):
+        """Add a committed page's counts to the run (inside the page's transaction), renew
+        the lease, and tell whoever watches."""
+        counts = self.run_row.counts
+        for resource, c in result.counts.items():
+            mine = counts.setdefault(resource, {"fetched": 0, "created": 0, "updated": 0})
+            for key, value in c.as_dict().items():
+                mine[key] += value
+        self.run_row.errors.extend(result.errors)
+        self.run_row.api_calls = self.door.calls
+        self.run_row.save(update_fields=["counts", "errors", "api_calls", "current"])
+        if not lease.renew(self.connection):
+            raise SyncLost("Another process took this connection's sync over.")
+        self.progress(self.run_row)
+
+    def _warn(self, text):
+        log.warning("sync of %s: %s", self.connection.name, text)
+        self.run_row.warnings.append(text)
+        self.run_row.save(update_fields=["warnings"])
+
+    def _finish(self, status, message):
+        run = self.run_row
+        run.status, run.message, run.finished_at = status, message, timezone.now()
+        run.current = ""
+        run.api_calls = self.door.calls
+        run.save()
+        self.progress(run)
+        return run
