@@ -155,6 +155,7 @@ STATIC_ROOT = Path(os.getenv("STATIC_ROOT", BASE_DIR / "static"))
 # per-connection address would let anyone with admin access send the key anywhere.
 STRIPE_API_BASE = os.getenv("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
 STRIPE_TIMEOUT = envfloat("STRIPE_TIMEOUT", "30")
+STRIPE_PAGE_SIZE = envint("STRIPE_PAGE_SIZE", "100")
 STRIPE_MAX_RETRIES = envint("STRIPE_MAX_RETRIES", "5")
 STRIPE_RETRY_BASE_DELAY = envfloat("STRIPE_RETRY_BASE_DELAY", "0.5")
 STRIPE_RETRY_MAX_DELAY = envfloat("STRIPE_RETRY_MAX_DELAY", "20")

@@ -1,11 +1,28 @@
 """The mirror: a sync leaves it equal to the account, object for object, and keeps it so."""
 
-import pytest
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEvent
 from audit.recorder import Actor
-from connectors.models import MIRROR_MODELS, Balance, BalanceTransaction, SyncRun
-from connectors.sync import run_sync
+from connectors.emulator import EmulatorStore, Faults, StripeEmulator, seed_account
+from connectors.models import (
+    MIRROR_MODELS,
+    Balance,
+    BalanceTransaction,
+    Charge,
+    StripeConnection,
+    SyncRun,
+)
+from connectors.sync import lease, run_sync
 from connectors.sync.runner import BACKFILL_ORDER
+from tests.conftest import TEST_KEY, revoke_key
 
 pytestmark = pytest.mark.django_db
 
@@ -70,3 +87,73 @@ def test_automatic_payouts_know_their_transactions(connection, emulator):
         expected = {t["id"] for t in page["data"]}
         linked = BalanceTransaction.objects.filter(connection=connection, payout=payout["id"])
         assert set(linked.values_list("stripe_id", flat=True)) == expected
+
+
+def test_faults_on_the_way_leave_the_mirror_exact(connection, emulator, settings):
+    settings.STRIPE_PAGE_SIZE = 7  # many pages, so that every kind of fault occurs
+    settings.STRIPE_MAX_RETRIES = 8
+    emulator.faults = Faults(rate_429=0.10, rate_500=0.05, rate_drop=0.03, seed=5)
+    run = run_sync(connection, actor=ACTOR)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    outcomes = set(
+        AuditEvent.objects.filter(origin=f"sync_run:{run.pk}").values_list("outcome", flat=True)
+    )
+    assert {"rate_limited", "server_error", "network_error"} <= outcomes
+    emulator.faults = Faults()
+    assert_mirror_equals(emulator.store, connection)
+
+
+def test_a_revoked_key_stops_the_sync_cleanly(connection, emulator):
+    revoke_key(emulator, TEST_KEY)
+    run = run_sync(connection, actor=ACTOR)
+    assert run.status == SyncRun.Status.FAILED
+    assert "paste a new key" in run.message
+    connection.refresh_from_db()
+    assert connection.health == "failing"
+    assert connection.sync_holder == ""  # the claim is released for the next run
+
+
+@pytest.fixture
+def own_emulator(settings):
+    """An emulator of this test's own, for changes that must not leak into other tests."""
+    store = EmulatorStore()
+    seed_account(store, seed=3, now=int(time.time()))
+    with StripeEmulator(store, keys=[TEST_KEY]) as emulator:
+        settings.STRIPE_API_BASE = emulator.url
+        yield emulator
+
+
+def test_a_malformed_object_is_an_error_and_the_rest_is_kept(connection, own_emulator):
+    emulator = own_emulator
+    good = emulator.store.objects("charges")[0]
+    broken = {"id": "ch_broken0000000000000001", "object": "charge", "created": good["created"]}
+    emulator.store.add(broken)
+    run = run_sync(connection, actor=ACTOR)
+    assert run.status == SyncRun.Status.SUCCEEDED
+    (error,) = run.errors
+    assert "charges ch_broken0000000000000001" in error
+    mirrored = set(Charge.objects.filter(connection=connection).values_list("stripe_id", flat=True))
+    assert mirrored == {c["id"] for c in emulator.store.objects("charges")} - {broken["id"]}
+
+
+def test_a_second_sync_is_skipped_while_one_holds_the_connection(connection, emulator):
+    assert lease.claim(connection)
+    # Another process's claim: this one's name, as a live process elsewhere would have.
+    StripeConnection.objects.filter(pk=connection.pk).update(sync_holder="elsewhere:1")
+    emulator.clear_log()
+    run = run_sync(connection, actor=ACTOR)
+    assert run.status == SyncRun.Status.SKIPPED
+    assert "elsewhere:1" in run.message
+    assert emulator.request_log == []
+
+
+def test_a_dead_holder_on_this_machine_is_taken_over(connection, emulator):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    StripeConnection.objects.filter(pk=connection.pk).update(
+        sync_holder=f"{socket.gethostname()}:{dead}",
+        sync_lease_until=timezone.now() + timedelta(hours=1),
+    )
+    run = run_sync(connection, actor=ACTOR)
+    assert run.status == SyncRun.Status.SUCCEEDED

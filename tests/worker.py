@@ -26,10 +26,10 @@ def url_of_test_database():
     return f"postgres://{auth}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-@contextmanager
-def celery_worker(**extra_env):
-    queue = f"lumen-tests-{uuid.uuid4().hex[:8]}"
-    env = {
+def child_env(**extra_env):
+    """The environment of a child process (a worker, a command) that must see what this
+    test sees: the test database, the encryption key, the emulator."""
+    return {
         **os.environ,
         "DATABASE_URL": url_of_test_database(),
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
@@ -37,8 +37,17 @@ def celery_worker(**extra_env):
         "STRIPE_RETRY_BASE_DELAY": str(settings.STRIPE_RETRY_BASE_DELAY),
         "STRIPE_RETRY_MAX_DELAY": str(settings.STRIPE_RETRY_MAX_DELAY),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "STRIPE_RATE_LIMIT_TEST": str(settings.STRIPE_RATE_LIMIT_TEST),
+        "STRIPE_PAGE_SIZE": str(settings.STRIPE_PAGE_SIZE),
+        "LUMEN_SYNC_HISTORY_DAYS": str(settings.LUMEN_SYNC_HISTORY_DAYS),
         **extra_env,
     }
+
+
+@contextmanager
+def celery_worker(**extra_env):
+    queue = f"lumen-tests-{uuid.uuid4().hex[:8]}"
+    env = child_env(**extra_env)
     process = subprocess.Popen(
         [
             sys.executable,

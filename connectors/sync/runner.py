@@ -68,6 +68,12 @@ def run_sync(connection, *, actor, full=False, since=None, progress=None):
             finished_at=timezone.now(),
             message=f"Another sync is running ({holder.get('sync_holder')}).",
         )
+    # A run still marked running is one whose process died (this claim proves it is gone).
+    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        message="Interrupted: its process ended before it finished. The next run resumed it.",
+    )
     try:
         return Sync(connection, actor, progress).run(full=full, since=since)
     finally:

@@ -29,12 +29,13 @@ class Command(BaseCommand):
             except ValueError:
                 raise CommandError(f"--since takes a date as YYYY-MM-DD, not {since!r}.") from None
         show = not options["json"] and sys.stderr.isatty()
+        progress = None
+        if options["verbosity"] >= 2:
+            progress = self.log_progress
+        elif show:
+            progress = self.show_progress
         run = run_sync(
-            connection,
-            actor=Actor.command("sync"),
-            full=full,
-            since=since,
-            progress=self.show_progress if show else None,
+            connection, actor=Actor.command("sync"), full=full, since=since, progress=progress
         )
         if show:
             self.stderr.write("")
@@ -45,6 +46,15 @@ class Command(BaseCommand):
             self.print_summary(run)
         if run.status == SyncRun.Status.FAILED:
             sys.exit(1)
+
+    def log_progress(self, run):
+        """One line per committed page (for logs, and for whoever watches a sync)."""
+        totals = run.totals()
+        self.stderr.write(
+            f"page committed: {run.current or 'done'} {totals['fetched']} read "
+            f"{run.api_calls} calls"
+        )
+        self.stderr.flush()
 
     def show_progress(self, run):
         kinds = list(BACKFILL_ORDER)

@@ -1,0 +1,77 @@
+"""The sync across real processes: killed half-way with SIGKILL, and raced by two workers."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from audit.recorder import Actor
+from connectors import connections
+from connectors.models import StripeConnection, SyncCheckpoint, SyncRun
+from connectors.sync import run_sync
+from connectors.tasks import sync_connection
+from tests.conftest import TEST_KEY
+from tests.test_sync import assert_mirror_equals
+from tests.worker import ROOT, celery_worker, child_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def acme(emulator, alice, settings):
+    settings.LUMEN_SYNC_HISTORY_DAYS = 3650
+    settings.STRIPE_PAGE_SIZE = 5  # many pages: the sync takes long enough to interrupt
+    conn = StripeConnection(name="acme")
+    connections.save_key(conn, TEST_KEY, actor=Actor.user(alice))
+    return conn
+
+
+def test_a_sync_killed_half_way_resumes_and_ends_exact(acme, emulator):
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "sync", "acme", "-v", "2"],
+        cwd=ROOT, env=child_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    for line in process.stderr:  # one line per committed page
+        if line.startswith("page committed: charges"):
+            os.kill(process.pid, signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+
+    interrupted = SyncRun.objects.get(connection=acme)
+    assert interrupted.status == SyncRun.Status.RUNNING
+    assert SyncCheckpoint.objects.filter(connection=acme, done=True).exists()
+    assert SyncCheckpoint.objects.filter(connection=acme, done=False).exists()
+
+    resumed = run_sync(acme, actor=Actor.command("tests"))
+
+    assert resumed.status == SyncRun.Status.SUCCEEDED, resumed.message
+    assert resumed.kind == SyncRun.Kind.BACKFILL
+    # It went on from the checkpoints: the kinds finished before the kill were not read again.
+    assert "products" not in resumed.counts and "customers" not in resumed.counts
+    assert_mirror_equals(emulator.store, acme)
+    interrupted.refresh_from_db()
+    assert interrupted.status == SyncRun.Status.FAILED
+    assert "Interrupted" in interrupted.message
+
+
+@pytest.mark.worker
+def test_two_workers_never_sync_one_connection_at_the_same_time(acme, emulator):
+    with celery_worker() as first, celery_worker() as second:
+        results = [
+            sync_connection.apply_async(args=[acme.pk], queue=first),
+            sync_connection.apply_async(args=[acme.pk], queue=second),
+        ]
+        outcomes = [r.get(timeout=300) for r in results]
+
+    assert {o["status"] for o in outcomes} <= {"succeeded", "skipped"}
+    ran = list(
+        SyncRun.objects.filter(connection=acme, status=SyncRun.Status.SUCCEEDED).order_by(
+            "started_at"
+        )
+    )
+    for earlier, later in zip(ran, ran[1:], strict=False):
+        assert earlier.finished_at <= later.started_at, "two syncs of one connection overlapped"
+    assert_mirror_equals(emulator.store, acme)
