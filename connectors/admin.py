@@ -33,7 +33,7 @@ class StripeConnectionAdmin(admin.ModelAdmin):
     ]
     list_filter = ["mode", "health"]
     search_fields = ["name", "account_id", "account_name"]
-    actions = ["verify_selected"]
+    actions = ["verify_selected", "sync_selected"]
     readonly_fields = [
         "masked_key",
         "key_kind",
@@ -49,9 +49,11 @@ class StripeConnectionAdmin(admin.ModelAdmin):
         "key_rotated_at",
         "created_by",
         "created_at",
+        "data_as_of",
     ]
     fieldsets = [
         (None, {"fields": ["name", "key", "masked_key", "key_kind", "mode_badge"]}),
+        ("Mirror", {"fields": ["sync_interval_minutes", "data_as_of"]}),
         ("Account", {"fields": ["account_id", "account_name"]}),
         (
             "Health",
@@ -122,6 +124,7 @@ class StripeConnectionAdmin(admin.ModelAdmin):
             obj.save()
         if key or "_verify" in request.POST:
             self._verify(request, obj)
+        connections.schedule_sync(obj)
 
     def delete_model(self, request, obj):
         connections.delete_connection(obj, actor=Actor.user(request.user), origin="admin")
@@ -135,6 +138,16 @@ class StripeConnectionAdmin(admin.ModelAdmin):
         for obj in queryset:
             self._verify(request, obj)
 
+    @admin.action(description="Sync selected connections now")
+    def sync_selected(self, request, queryset):
+        for obj in queryset:
+            connections.sync_now(obj, actor=Actor.user(request.user))
+        messages.info(
+            request,
+            "Sync started: its progress is under Sync runs (one sync per connection "
+            "at a time; a connection already syncing is skipped).",
+        )
+
     def _verify(self, request, obj):
         result = connections.verify(obj, actor=Actor.user(request.user), origin="admin:verify")
         level = messages.SUCCESS if result.ok and not result.unreadable else messages.WARNING
@@ -144,3 +157,6 @@ class StripeConnectionAdmin(admin.ModelAdmin):
         if result.unreadable:
             text += " Cannot read: " + ", ".join(sorted(result.unreadable)) + "."
         messages.add_message(request, level, text)
+
+
+from connectors import admin_sync  # noqa: E402, F401

@@ -4,10 +4,12 @@ The admin, the `connect` command and the Celery tasks all come through here, so 
 is validated, verified and recorded on the audit log the same way whoever starts it.
 """
 
+import json
 from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from audit.recorder import record
 from connectors.door import Door, DoorError, PermissionMissing
@@ -64,7 +66,42 @@ def save_key(connection, key, *, actor, origin=""):
 def delete_connection(connection, *, actor, origin=""):
     with transaction.atomic():
         record_action(connection, actor, "connection.deleted", origin, key=connection.masked_key)
+        PeriodicTask.objects.filter(name=schedule_name(connection)).delete()
         connection.delete()
+
+
+def schedule_name(connection):
+    return f"Sync {connection.name} (connection {connection.pk})"
+
+
+def schedule_sync(connection):
+    """Keep the connection's polling schedule (django-celery-beat) in step with its
+    sync_interval_minutes; staff may also edit the schedule itself under Periodic tasks."""
+    name = schedule_name(connection)
+    if not connection.sync_interval_minutes:
+        PeriodicTask.objects.filter(name=name).update(enabled=False)
+        return None
+    every, _ = IntervalSchedule.objects.get_or_create(
+        every=connection.sync_interval_minutes, period=IntervalSchedule.MINUTES
+    )
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=name,
+        defaults={
+            "task": "connectors.tasks.sync_connection",
+            "interval": every,
+            "args": json.dumps([connection.pk]),
+            "kwargs": json.dumps({"actor_name": name}),
+            "enabled": True,
+        },
+    )
+    return task
+
+
+def sync_now(connection, *, actor):
+    """Queue a sync of the connection; the run records who asked."""
+    from connectors.tasks import sync_connection
+
+    return sync_connection.delay(connection.pk, actor_kind=actor.kind, actor_name=actor.name)
 
 
 def verify(connection, *, actor, origin=""):

@@ -17,9 +17,21 @@ class StripeConnectionForm(forms.ModelForm):
         "to rotate it.",
     )
 
+    sync_interval_minutes = forms.IntegerField(
+        label="Sync every (minutes)",
+        min_value=0,
+        max_value=24 * 60,
+        required=False,
+        initial=0,
+        help_text=StripeConnection._meta.get_field("sync_interval_minutes").help_text,
+    )
+
     class Meta:
         model = StripeConnection
-        fields = ["name"]
+        fields = ["name", "sync_interval_minutes"]
+
+    def clean_sync_interval_minutes(self):
+        return self.cleaned_data["sync_interval_minutes"] or 0
 
     def clean_key(self):
         key = self.cleaned_data["key"]

@@ -31,13 +31,14 @@ def check_connections():
 
 
 @shared_task
-def sync_connection(connection_id, full=False, schedule_name="sync_connection"):
+def sync_connection(connection_id, full=False, actor_kind="schedule", actor_name="sync"):
     """Sync one connection. Safe to re-run: a sync killed half-way resumes from its
-    checkpoints, and a second sync of a connection already syncing is skipped."""
+    checkpoints, and a second sync of a connection already syncing is skipped. The actor
+    is who asked (a schedule's name, or the staff user behind "Sync now")."""
     from connectors.sync import run_sync
 
     connection = StripeConnection.objects.filter(pk=connection_id).first()
     if connection is None:
         return {"connection": connection_id, "status": "skipped", "message": "connection deleted"}
-    run = run_sync(connection, actor=Actor.schedule(schedule_name), full=full)
+    run = run_sync(connection, actor=Actor(actor_kind, actor_name), full=full)
     return run.as_document()
