@@ -42,8 +42,9 @@ LISTS = [r for r in RESOURCES if r.is_list]
 
 # Where the fixtures show one variant of a hash and Stripe sends more fields for another:
 # an invoice payment by payment intent names it, a line priced by a price names price and
-# product, and a declined payment's error says why.
+# product, a declined payment's error says why, and an *.updated event says what changed.
 ALLOWED_EXTRA = {
+    "event.data": {"previous_attributes"},
     "invoice_payment.payment": {"payment_intent"},
     "line_item.pricing": {"price_details"},
     "payment_intent.last_payment_error": {"charge", "code", "decline_code", "doc_url", "message"},
@@ -250,16 +251,21 @@ def test_its_events_carry_the_objects_they_announce(emulator, store):
         "customer.subscription.deleted",
         "invoice_payment.paid",
     } <= types
-    assert all(e["created"] <= DEFAULT_NOW for e in events)
+    assert all(DEFAULT_NOW - 30 * 86400 <= e["created"] <= DEFAULT_NOW for e in events)
     for event in events:
         obj = event["data"]["object"]
         resource = next(r.name for r in RESOURCES if r.object == obj["object"])
         assert store.get(resource, obj["id"]) is not None
     charge_events = walk(emulator, "/v1/events", type="charge.*")
     assert charge_events and all(e["type"].startswith("charge.") for e in charge_events)
+    recent = [
+        o
+        for o in store.objects("refunds") + store.objects("payouts")
+        if o["created"] >= DEFAULT_NOW - 30 * 86400
+    ]
     assert len(
         walk(emulator, "/v1/events", **{"types[0]": "refund.created", "types[1]": "payout.created"})
-    ) == (store.count("refunds") + store.count("payouts"))
+    ) == len(recent)
 
 
 # List semantics
@@ -693,13 +699,21 @@ def test_the_seeded_account_has_every_story_a_report_needs(store):
     disputes = store.objects("disputes")
     lines = [line for i in store.objects("invoices") for line in store.lines[i["id"]]]
 
-    assert {"active", "trialing", "past_due", "canceled"} <= subscriptions
+    assert {"active", "trialing", "past_due", "unpaid", "canceled"} <= subscriptions
     assert {"draft", "open", "paid", "void", "uncollectible"} <= invoices
-    assert {"needs_response", "warning_needs_response", "under_review", "won", "lost"} <= {
-        d["status"] for d in disputes
+    assert {d["status"] for d in disputes} == {
+        "warning_needs_response",
+        "warning_under_review",
+        "warning_closed",
+        "needs_response",
+        "under_review",
+        "won",
+        "lost",
     }
-    urgent = [d for d in disputes if d["status"] == "needs_response"]
-    assert all(0 < d["evidence_details"]["due_by"] - DEFAULT_NOW < 86400 for d in urgent)
+    # Deadlines around now: one passed, one today, one this week, one later.
+    waiting = [d for d in disputes if d["status"] == "needs_response"]
+    hours_left = sorted((d["evidence_details"]["due_by"] - DEFAULT_NOW) // 3600 for d in waiting)
+    assert hours_left[0] < 0 < hours_left[1] < 24 < hours_left[2] < 7 * 24 < hours_left[3]
     assert any(
         line["parent"]["subscription_item_details"]
         and line["parent"]["subscription_item_details"]["proration"]
@@ -712,6 +726,68 @@ def test_the_seeded_account_has_every_story_a_report_needs(store):
     assert any(r["amount"] == charges[r["charge"]]["amount"] for r in refunds)
     assert any(r["amount"] < charges[r["charge"]]["amount"] for r in refunds)
     assert all("number" not in c["payment_method_details"]["card"] for c in charges.values())
+
+
+def test_the_seeded_account_bills_every_way_a_company_does(store):
+    prices = store.objects("prices")
+    subscriptions = store.objects("subscriptions")
+    invoices = store.objects("invoices")
+    charges = store.objects("charges")
+    licensed = [
+        [i for i in s["items"]["data"] if i["price"]["recurring"]["usage_type"] == "licensed"]
+        for s in subscriptions
+    ]
+
+    assert {("month", 1), ("month", 3), ("year", 1), ("week", 1)} <= {
+        (p["recurring"]["interval"], p["recurring"]["interval_count"])
+        for p in prices
+        if p["recurring"]
+    }
+    assert any(item["quantity"] > 1 for items in licensed for item in items)
+    assert any(len(items) >= 2 for items in licensed)
+    assert {c["duration"] for c in store.objects("coupons") if c["times_redeemed"]} == {
+        "once",
+        "repeating",
+        "forever",
+    }
+    # Tax on top of the discounted lines, never inside them.
+    taxed = [i for i in invoices if i["total_taxes"]]
+    assert taxed and all(
+        i["total"] == i["total_excluding_tax"] + sum(t["amount"] for t in i["total_taxes"])
+        and i["total_excluding_tax"]
+        == i["subtotal"] - sum(d["amount"] for d in i["total_discount_amounts"])
+        for i in taxed
+    )
+    unpaid = next(s for s in subscriptions if s["status"] == "unpaid")
+    latest = store.get("invoices", unpaid["latest_invoice"])
+    assert latest["status"] == "open" and latest["next_payment_attempt"] is None
+    assert latest["attempt_count"] == 4
+    # Cancellations: asked for, to happen when the period ends; and done at once.
+    assert any(
+        s["status"] == "active" and s["cancel_at_period_end"] and s["cancel_at"] > DEFAULT_NOW
+        for s in subscriptions
+    )
+    assert any(
+        s["status"] == "canceled" and not s["cancel_at_period_end"] and s["cancel_at"] is None
+        for s in subscriptions
+    )
+    updates = [e for e in store.objects("events") if e["type"] == "customer.subscription.updated"]
+    assert updates and all(e["data"]["previous_attributes"] for e in updates)
+    # A downgrade takes effect at the next renewal, without proration.
+    unit_amounts = {}
+    for invoice in sorted(invoices, key=lambda i: i["created"]):
+        if invoice["billing_reason"] == "subscription_cycle":
+            sub = invoice["parent"]["subscription_details"]["subscription"]
+            unit = int(store.lines[invoice["id"]][0]["pricing"]["unit_amount_decimal"])
+            unit_amounts.setdefault(sub, []).append(unit)
+    assert any(units != sorted(units) for units in unit_amounts.values())
+    # A hold captured in part: the balance sees what was captured.
+    partial = next(c for c in charges if 0 < c["amount_captured"] < c["amount"])
+    intent = store.get("payment_intents", partial["payment_intent"])
+    txn = store.get("balance_transactions", partial["balance_transaction"])
+    assert intent["capture_method"] == "manual"
+    assert intent["amount_received"] == partial["amount_captured"] == txn["amount"]
+    assert partial["refunded"] is False and partial["amount_refunded"] == 0
 
 
 def test_it_loads_objects_from_a_fixture_file(tmp_path):

@@ -23,6 +23,21 @@ def money(amount, currency):
     return f"{symbol}{amount / 100:,.2f}"
 
 
+def period_start(anchor: int, n: int, recurring: dict) -> int:
+    """The start of the `n`th billing period counted from `anchor`."""
+    count = recurring["interval_count"] * n
+    interval = recurring["interval"]
+    if interval == "year":
+        return add_months(anchor, 12 * count)
+    if interval == "month":
+        return add_months(anchor, count)
+    return anchor + count * (7 * DAY if interval == "week" else DAY)
+
+
+def _rounded(value: float) -> int:
+    return int(value + 0.5) if value >= 0 else -int(-value + 0.5)
+
+
 @dataclass
 class SubscriptionStory:
     customer: dict
@@ -30,16 +45,31 @@ class SubscriptionStory:
     price: dict
     start: int
     quantity: int = 1
+    extras: tuple = ()  # ((price, quantity), ...): more licensed items, same interval
     trial_days: int = 0
     coupon: dict | None = None
     promotion_code: dict | None = None
-    upgrade: tuple | None = None  # (when, new price)
+    tax_rate: dict | None = None  # the subscription's default tax rate
+    upgrade: tuple | None = None  # (when, new price): prorated and invoiced at once
+    downgrade: tuple | None = None  # (when, new price): from the next renewal, no proration
     metered: dict | None = None  # a metered price billed in arrears beside the main one
     usage: tuple = (80, 400)  # range of metered units per period
     ends: int | None = None
     end_reason: str | None = None  # "cancellation_requested" or "payment_failed"
     canceled_at: int | None = None  # when the cancellation was asked for
+    at_period_end: bool = True  # False: canceled at once, at `ends`, mid-period
     failing: bool = False  # the latest invoice's payment fails: past_due
+    unpaid: bool = False  # ... and every retry failed too: unpaid
+
+
+def not_canceling():
+    """A subscription's cancellation fields before anyone asked to cancel it."""
+    return {
+        "cancel_at": None,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+    }
 
 
 class Billing:
@@ -51,12 +81,13 @@ class Billing:
         self.account_name = account_name
 
     def subscribe(self, story: SubscriptionStory) -> dict:
-        ids, now = self.ids, self.now
+        ids, now, ledger = self.ids, self.now, self.ledger
         sub_id, item_id = ids("sub"), ids("si")
+        extras = [(ids("si"), price, quantity) for price, quantity in story.extras]
         metered_item_id = ids("si") if story.metered else None
         discount_id = ids("di") if story.coupon else None
         trial_end = story.start + story.trial_days * DAY if story.trial_days else None
-        months = 12 if story.price["recurring"]["interval"] == "year" else 1
+        recurring = story.price["recurring"]
         price, invoices, period, billed = story.price, [], None, 0
 
         if trial_end:
@@ -76,25 +107,33 @@ class Billing:
             )
             period = (story.start, trial_end)
         anchor = trial_end or story.start
-        for n in range(1000):
-            start, end = add_months(anchor, n * months), add_months(anchor, (n + 1) * months)
+        for n in range(100_000):
+            start, end = period_start(anchor, n, recurring), period_start(anchor, n + 1, recurring)
             if start > now or (story.ends and start >= story.ends):
                 break
+            if story.downgrade and start >= story.downgrade[0]:
+                price = story.downgrade[1]
             period = (start, end)
-            amount = price["unit_amount"] * story.quantity
-            line = self._line(
-                story,
-                sub_id,
-                item_id,
-                price,
-                amount,
-                period,
-                discount=self._discount(story, discount_id, n, amount),
-            )
-            lines = [line]
+            lines = []
+            for at, (this_id, this_price, quantity) in enumerate(
+                [(item_id, price, story.quantity), *extras]
+            ):
+                amount = this_price["unit_amount"] * quantity
+                lines.append(
+                    self._line(
+                        story,
+                        sub_id,
+                        this_id,
+                        this_price,
+                        amount,
+                        period,
+                        quantity=quantity,
+                        discount=self._discount(story, discount_id, n, amount, first=at == 0),
+                    )
+                )
             if story.metered and n > 0:
-                units = self.ledger.rng.randint(*story.usage)
-                previous = (add_months(anchor, (n - 1) * months), start)
+                units = ledger.rng.randint(*story.usage)
+                previous = (period_start(anchor, n - 1, recurring), start)
                 lines.append(
                     self._line(
                         story,
@@ -107,12 +146,10 @@ class Billing:
                     )
                 )
             reason = "subscription_cycle" if n or trial_end else "subscription_create"
-            last = add_months(anchor, (n + 1) * months) > now or (
-                story.ends and add_months(anchor, (n + 1) * months) >= story.ends
-            )
+            last = end > now or (story.ends and end >= story.ends)
             outcome = "pay"
             if last and story.failing:
-                outcome = "fail"
+                outcome = "unpaid" if story.unpaid else "fail"
             if last and story.end_reason == "payment_failed":
                 outcome = ("uncollectible", story.ends)
             invoices.append(
@@ -122,18 +159,22 @@ class Billing:
             )
             billed += 1
             if story.upgrade and start <= story.upgrade[0] < end:
-                invoices.append(self._proration(story, sub_id, item_id, invoices[-1], period))
-                price = story.upgrade[1]
-
-        items = [
-            inv.subscription_item(item_id, story.start, sub_id, price, story.quantity, *period)
-        ]
-        if story.metered:
-            items.append(
-                inv.subscription_item(
-                    metered_item_id, story.start, sub_id, story.metered, None, *period
+                when, new_price = story.upgrade
+                credited = (invoices[-1]["id"], [invoices[-1]["lines"]["data"][0]["id"]])
+                invoices.append(
+                    self.proration(story, sub_id, item_id, when, price, new_price, period, credited)
                 )
-            )
+                self._price_changed(story, sub_id, item_id, extras, when, price, period)
+                price = new_price
+        if story.downgrade and story.downgrade[0] <= now:
+            old = story.price if price is story.downgrade[1] else price
+            self._price_changed(story, sub_id, item_id, extras, story.downgrade[0], old, period)
+            price = story.downgrade[1]
+
+        entries = [(item_id, price, story.quantity), *extras]
+        if story.metered:
+            entries.append((metered_item_id, story.metered, None))
+        items = self._items(story, sub_id, entries, period)
         ended = story.ends if story.ends and story.ends <= now else None
         status = "active"
         if ended:
@@ -141,10 +182,15 @@ class Billing:
         elif trial_end and trial_end > now:
             status = "trialing"
         elif story.failing:
-            status = "past_due"
+            status = "unpaid" if story.unpaid else "past_due"
         requested = story.end_reason == "cancellation_requested"
+        scheduled = requested and story.at_period_end
+        if scheduled and story.canceled_at and story.canceled_at <= now:
+            ledger.event(
+                story.canceled_at, "customer.subscription.updated", sub_id, not_canceling()
+            )
         coupon_live = discount_id and not ended and self._discount(story, discount_id, billed, 1)
-        return self.ledger.keep(
+        return ledger.keep(
             inv.subscription(
                 sub_id,
                 story.start,
@@ -157,15 +203,36 @@ class Billing:
                 invoices[-1]["id"] if invoices else None,
                 trial_start=story.start if trial_end else None,
                 trial_end=trial_end,
-                cancel_at=story.ends if requested else None,
+                cancel_at=story.ends if scheduled else None,
                 canceled_at=(story.canceled_at or story.ends) if story.ends else None,
                 ended_at=ended,
-                cancel_at_period_end=requested,
+                cancel_at_period_end=scheduled,
                 cancellation_reason=story.end_reason if story.ends else None,
                 discounts=[discount_id] if coupon_live else [],
                 default_payment_method=story.card["payment_method"],
+                default_tax_rates=[story.tax_rate] if story.tax_rate else [],
             )
         )
+
+    def _items(self, story, sub_id, entries, period):
+        return [
+            inv.subscription_item(this_id, story.start, sub_id, this_price, quantity, *period)
+            for this_id, this_price, quantity in entries
+        ]
+
+    def _price_changed(self, story, sub_id, item_id, extras, when, old_price, period):
+        """customer.subscription.updated for a change of the main item's price."""
+        before = self._items(story, sub_id, [(item_id, old_price, story.quantity), *extras], period)
+        previous = {
+            "items": {
+                "data": before,
+                "has_more": False,
+                "object": "list",
+                "url": f"/v1/subscription_items?subscription={sub_id}",
+            }
+        }
+        if when <= self.now:
+            self.ledger.event(when, "customer.subscription.updated", sub_id, previous)
 
     def one_off(self, customer, card, price, quantity, created, voided_at=None):
         """An invoice for a one-time price, outside any subscription."""
@@ -178,7 +245,9 @@ class Billing:
 
     # Pieces
 
-    def _discount(self, story, discount_id, n, amount):
+    def _discount(self, story, discount_id, n, amount, first=True):
+        """The coupon's part of the `n`th period's line: a percentage off every line, an
+        amount off the first line only."""
         coupon = story.coupon
         if not coupon:
             return ()
@@ -191,8 +260,10 @@ class Billing:
             return ()
         if coupon["percent_off"] is not None:
             off = int(amount * coupon["percent_off"] / 100 + 0.5)
-        else:
+        elif first:
             off = min(coupon["amount_off"], amount)
+        else:
+            return ()
         return ((discount_id, off),)
 
     def _line(
@@ -218,6 +289,11 @@ class Billing:
             description = f"{quantity} × {product['name']} (at {unit}{every})"
         # Prorations and one-off lines come from invoice items; plain cycle lines do not.
         invoice_item = self.ids("ii") if proration or not story else None
+        taxes = ()
+        if story and story.tax_rate:
+            taxable = amount - sum(off for _, off in discount)
+            rate = story.tax_rate
+            taxes = ((rate["id"], _rounded(taxable * rate["percentage"] / 100), taxable),)
         return inv.line_item(
             self.ids("il"),
             None,
@@ -235,19 +311,19 @@ class Billing:
             credited,
             invoice_item,
             discount,
+            taxes,
         )
 
-    def _proration(self, story, sub_id, item_id, previous, period):
-        """The invoice Stripe issues at once for a mid-period upgrade: a credit for the unused
-        time on the old price and a charge for the rest of the period on the new one."""
-        when, new_price = story.upgrade
-        old_price, day = story.price, short_date(when)
+    def proration(self, story, sub_id, item_id, when, old_price, new_price, period, credited=None):
+        """The invoice Stripe issues at once for a mid-period upgrade (proration_behavior
+        always_invoice): a credit for the unused time on the old price and a charge for the
+        rest of the period on the new one. `credited`: (invoice id, [line ids]) credited."""
+        day = short_date(when)
         fraction = (period[1] - when) / (period[1] - period[0])
-        credit = -int(old_price["unit_amount"] * story.quantity * fraction + 0.5)
-        charge = int(new_price["unit_amount"] * story.quantity * fraction + 0.5)
+        credit = -_rounded(old_price["unit_amount"] * story.quantity * fraction)
+        charge = _rounded(new_price["unit_amount"] * story.quantity * fraction)
         old_name = self.products[old_price["product"]]["name"]
         new_name = self.products[new_price["product"]]["name"]
-        credited = (previous["id"], [previous["lines"]["data"][0]["id"]])
         rest = (when, period[1])
         lines = [
             self._line(
@@ -281,13 +357,24 @@ class Billing:
             sub_id,
             "pay",
             (when, when),
+            immediate=True,
         )
 
     def _invoice(
-        self, customer, card, created, lines, billing_reason, sub_id, outcome="pay", period=None
+        self,
+        customer,
+        card,
+        created,
+        lines,
+        billing_reason,
+        sub_id,
+        outcome="pay",
+        period=None,
+        immediate=False,
     ):
-        """The invoice and what collecting it did. `outcome`: "pay", "fail" (still open),
-        ("uncollectible", when) or ("void", when)."""
+        """The invoice and what collecting it did. `outcome`: "pay", "fail" (still open, to
+        be retried), "unpaid" (open, retries exhausted), ("uncollectible", when) or
+        ("void", when). `immediate`: finalized at once rather than after an hour's draft."""
         ledger, now = self.ledger, self.now
         invoice_id = self.ids("in")
         for line in lines:
@@ -316,13 +403,16 @@ class Billing:
                 )
             )
 
-        if now - created < HOUR:  # Stripe leaves a new invoice a draft for an hour
+        if not immediate and now - created < HOUR:  # a new invoice stays a draft for an hour
             return make("draft", automatically_finalizes_at=created + HOUR)
-        finalized = created + HOUR
+        finalized = created if immediate else created + HOUR
         number = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
         customer["next_invoice_sequence"] += 1
-        total = sum(line["amount"] for line in lines) - sum(
-            d["amount"] for line in lines for d in line["discount_amounts"]
+        total = sum(
+            line["amount"]
+            - sum(d["amount"] for d in line["discount_amounts"])
+            + sum(t["amount"] for t in line["taxes"])
+            for line in lines
         )
         if total == 0:  # nothing to collect: a trial's first invoice
             return make("paid", number=number, finalized_at=finalized, paid_at=finalized)
@@ -360,7 +450,7 @@ class Billing:
             moments = dict(
                 attempt_count=len(tries),
                 marked_uncollectible_at=when,
-                next_payment_attempt=None if when else tries[-1] + 3 * DAY,
+                next_payment_attempt=None if when or kind == "unpaid" else tries[-1] + 3 * DAY,
             )
             payment = dict(status="open")
         ledger.keep(

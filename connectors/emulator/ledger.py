@@ -7,12 +7,13 @@ transactions that became available and link them to the payout. Objects stay in 
 until commit(), which adds them to the store with the balance and the events.
 """
 
+import heapq
 from collections import defaultdict
 
 from . import shapes_funds as funds
 from . import shapes_payments as pay
-from .events import lifecycle_events
-from .ids import DAY, IdMaker, add_business_days, day_start
+from .events import EVENT_RETENTION, EventIds, lifecycle_events
+from .ids import ALPHABET, DAY, ID_LENGTHS, IdMaker, add_business_days, day_start
 from .shapes_account import balance_object, event_object
 
 # Where each presentment currency settles, and at what rate: EUR card payments settle in
@@ -26,22 +27,59 @@ def _rounded(value: float) -> int:
     return int(value + 0.5) if value >= 0 else -int(-value + 0.5)
 
 
+# Random bytes to id characters, at C speed (the small bias toward the first eight
+# characters does not matter for ids).
+_ID_CHARACTERS = bytes(ord(ALPHABET[n % len(ALPHABET)]) for n in range(256))
+
+
+class SeededIds(IdMaker):
+    """IdMaker drawing each id's characters in one call to the RNG: an account of a
+    million charges needs some ten million ids. With 13 to 23 random characters a repeat
+    is as good as impossible, so issued ids are not kept."""
+
+    def __call__(self, prefix: str) -> str:
+        body = self.rng.randbytes(ID_LENGTHS.get(prefix, 24)).translate(_ID_CHARACTERS)
+        # Stripe's own ids start with a digit-letter pair such as 1P or 3Q.
+        return f"{prefix}_{'123'[body[0] % 3]}{body[1:].decode()}"
+
+    def token(self, length: int) -> str:
+        return self.rng.randbytes(length).translate(_ID_CHARACTERS).decode()
+
+
 class Ledger:
     def __init__(self, store, rng, now, descriptor):
         self.store = store
         self.rng = rng
-        self.ids = IdMaker(rng)
+        self.ids = SeededIds(rng)
         self.now = now
         self.descriptor = descriptor
-        self.objects = {}  # id -> object, in creation order
+        # Every object made, in creation order, each kept once (a list, not a dict by id:
+        # an account of a million charges has ten million objects).
+        self.objects = []
+        self.charges = []  # charges, in creation order
         self.transactions = []  # balance transactions, in creation order
-        self.swept = set()  # balance transactions already paid out
         self.payout_links = {}  # automatic payout id -> its balance transaction ids
-        self.extra_events = []  # (created, type, object id) beyond the "created" event
+        self.extra_events = []  # (created, type, object id, previous attributes or None)
+        self._unswept = defaultdict(list)  # currency -> heap of transactions not paid out
+        self._queued = 0  # how many of self.transactions are in those heaps
 
     def keep(self, obj):
-        self.objects[obj["id"]] = obj
+        """Keep a new object (or, for live changes, a new version) to add to the store."""
+        self.objects.append(obj)
         return obj
+
+    def event(self, created, type, object_id, previous_attributes=None):
+        """An event beyond those an object's own fields imply (see lifecycle_events)."""
+        self.extra_events.append((created, type, object_id, previous_attributes))
+
+    def drain(self) -> list:
+        """The objects made since the last drain, in creation order (for live changes)."""
+        made = list(self.objects)
+        self.objects.clear()
+        self.charges.clear()
+        self.transactions.clear()
+        self.extra_events.clear()
+        return made
 
     # Balance transactions
 
@@ -97,12 +135,15 @@ class Ledger:
 
     # Payments
 
-    def pay(self, customer, amount, currency, created, description, card, decline=None):
-        """A payment intent and its charge: succeeded, or failed with `decline`.
+    def pay(
+        self, customer, amount, currency, created, description, card, decline=None, capture=None
+    ):
+        """A payment intent and its charge: succeeded, or failed with `decline`. `capture`:
+        the part of `amount` captured from a hold (manual capture), when not all of it.
         Returns (payment_intent, charge)."""
         intent_id = self.ids("pi")
         charge = self.charge(
-            customer, amount, currency, created, description, card, intent_id, decline
+            customer, amount, currency, created, description, card, intent_id, decline, capture
         )
         intent = pay.payment_intent(
             intent_id,
@@ -116,6 +157,8 @@ class Ledger:
             description,
             charge["id"],
             decline,
+            capture_method="automatic" if capture is None else "manual",
+            amount_received=capture,
         )
         return self.keep(intent), charge
 
@@ -136,12 +179,22 @@ class Ledger:
         return charge
 
     def charge(
-        self, customer, amount, currency, created, description, card, intent_id, decline=None
+        self,
+        customer,
+        amount,
+        currency,
+        created,
+        description,
+        card,
+        intent_id,
+        decline=None,
+        capture=None,
     ):
         """One attempt to charge `card`; a successful one brings its balance transaction."""
         charge_id, txn_id = self.ids("ch"), None
         if not decline:
-            settled, settled_amount, rate = self.settle(amount, currency, created)
+            captured = amount if capture is None else capture
+            settled, settled_amount, rate = self.settle(captured, currency, created)
             fees = self.processing_fees(settled_amount, settled, currency)
             available_on = day_start(created) + 2 * DAY
             txn_id = self.transaction(
@@ -156,7 +209,7 @@ class Ledger:
                 description,
                 rate,
             )["id"]
-        return self.keep(
+        charge = self.keep(
             pay.charge(
                 charge_id,
                 created,
@@ -175,8 +228,11 @@ class Ledger:
                 description=description,
                 descriptor=self.descriptor,
                 receipt_url=f"https://pay.stripe.com/receipts/payment/{self.ids.token(64)}",
+                amount_captured=capture,
             )
         )
+        self.charges.append(charge)
+        return charge
 
     def open_intent(
         self,
@@ -234,9 +290,9 @@ class Ledger:
             reason,
         )
         charge["amount_refunded"] += amount
-        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
         charge["refunds"]["data"].insert(0, refund)
-        self.extra_events.append((created, "charge.refunded", charge["id"]))
+        self.event(created, "charge.refunded", charge["id"])
         return self.keep(refund)
 
     def dispute(
@@ -251,13 +307,12 @@ class Ledger:
         closed_at=None,
     ):
         """A dispute on `charge`. Chargebacks withdraw the amount plus a fee at once; a won
-        chargeback returns the amount when it closes; inquiries (warning_*) move no money."""
+        chargeback returns the amount when it closes; inquiries (warning_*) move no money.
+        Statuses past needs_response had evidence submitted; closed ones need `closed_at`."""
         dispute_id = self.ids("dp")
-        transactions = []
+        amount, transactions = charge["amount_captured"], []
         if not status.startswith("warning_"):
-            settled, settled_amount, rate = self.settle(
-                charge["amount"], charge["currency"], created
-            )
+            settled, settled_amount, rate = self.settle(amount, charge["currency"], created)
             fee = [funds.fee_detail(DISPUTE_FEE[settled], settled, "Dispute fee")]
             transactions.append(
                 self.transaction(
@@ -291,7 +346,7 @@ class Ledger:
         dispute = funds.dispute(
             dispute_id,
             created,
-            charge["amount"],
+            amount,
             charge["currency"],
             charge["id"],
             charge["payment_intent"],
@@ -303,10 +358,17 @@ class Ledger:
             transactions,
             evidence,
             submission_count=1 if evidence else 0,
+            past_due=due_by < self.now and not evidence,
         )
         charge["disputed"] = True
+        if evidence:  # submitted halfway to the deadline
+            submitted = (created + min(due_by, closed_at or due_by, self.now)) // 2
+            before = "warning_needs_response" if status.startswith("warning_") else "needs_response"
+            self.event(submitted, "charge.dispute.updated", dispute_id, {"status": before})
+        if status == "won":
+            self.event(closed_at, "charge.dispute.funds_reinstated", dispute_id)
         if closed_at:
-            self.extra_events.append((closed_at, "charge.dispute.closed", dispute_id))
+            self.event(closed_at, "charge.dispute.closed", dispute_id)
         return self.keep(dispute)
 
     # Payouts
@@ -314,17 +376,20 @@ class Ledger:
     def payout(self, created, currency, destination, automatic):
         """Pay out every balance transaction of `currency` available by `created` and not
         yet paid out. Returns the payout, or None when there is nothing positive to pay."""
-        due = [
-            t
-            for t in self.transactions
-            if t["currency"] == currency
-            and t["id"] not in self.swept
-            and t["available_on"] <= created
-            and t["type"] != "payout"
-        ]
-        amount = sum(t["net"] for t in due)
+        for n in range(self._queued, len(self.transactions)):
+            txn = self.transactions[n]
+            if txn["type"] != "payout":
+                heapq.heappush(self._unswept[txn["currency"]], (txn["available_on"], n, txn))
+        self._queued = len(self.transactions)
+        waiting, due = self._unswept[currency], []
+        while waiting and waiting[0][0] <= created:
+            due.append(heapq.heappop(waiting))
+        amount = sum(t["net"] for _, _, t in due)
         if amount <= 0:
+            for entry in due:
+                heapq.heappush(waiting, entry)
             return None
+        due = [t for _, _, t in due]
         payout_id = self.ids("po")
         arrival = add_business_days(day_start(created), 2)
         status = "paid" if arrival <= self.now else "in_transit"
@@ -344,11 +409,10 @@ class Ledger:
             status,
             trace if status == "paid" else None,
         )
-        self.swept.update(t["id"] for t in due)
         if automatic:
             self.payout_links[payout_id] = [t["id"] for t in due]
         if status == "paid":
-            self.extra_events.append((arrival, "payout.paid", payout_id))
+            self.event(arrival, "payout.paid", payout_id)
         return self.keep(payout)
 
     # Into the store
@@ -361,24 +425,31 @@ class Ledger:
         return balance_object(dict(available), dict(pending))
 
     def commit(self):
-        """Add every object, the payout links, the balance and the events of each object's
-        life so far to the store."""
+        """Add every object, the payout links, the balance and the events of the last 30
+        days (all Stripe still keeps) to the store, and set the store's clock."""
         # Links first: balance transactions added after their link are indexed once.
         for payout_id, transaction_ids in self.payout_links.items():
             self.store.link_payout(payout_id, transaction_ids)
-        self.store.add_all(self.objects.values())
+        self.store.add_all(self.objects)
         self.store.add(self.balance())
+        since = self.now - EVENT_RETENTION
         happenings = [
-            (when, kind, object_id)
-            for object_id, obj in self.objects.items()
+            (when, kind, obj, None)
+            for obj in self.objects
             for when, kind in lifecycle_events(obj)
+            if since <= when
         ]
-        happenings += self.extra_events
+        extras = [h for h in self.extra_events if since <= h[0]]
+        wanted = {object_id for _, _, object_id, _ in extras}
+        named = {obj["id"]: obj for obj in self.objects if obj["id"] in wanted}
+        happenings += [(when, kind, named[i], previous) for when, kind, i, previous in extras]
+        event_ids = EventIds(self.rng)
         self.store.add_all(
-            event_object(self.ids("evt"), kind, self.objects[object_id], when)
-            for when, kind, object_id in sorted(happenings, key=lambda h: h[0])
+            event_object(event_ids(when), kind, obj, when, previous_attributes=previous)
+            for when, kind, obj, previous in sorted(happenings, key=lambda h: h[0])
             if when <= self.now
         )
+        self.store.now = max(self.store.now or 0, self.now)
 
 
 def attempt_times(first, count, now, every=3 * DAY):

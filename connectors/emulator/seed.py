@@ -1,61 +1,52 @@
 """The seeded account: Brightwave Analytics, a small software company selling plans by the
-month and the year, in USD, EUR and JPY.
+week, the month, the quarter and the year, in USD, EUR and JPY.
 
-The cast below is the data; Billing and Ledger keep it consistent. Everything is placed
-relative to `now` and drawn from an RNG seeded with `seed`, so the same (seed, now) always
-gives the same account, down to the ids.
+The cast (cast.py) is the data; the stories below say what happened to each customer;
+Billing and Ledger keep it consistent. Everything is placed relative to `now` and drawn from
+an RNG seeded with `seed`, so the same (seed, now, charges) always gives the same account,
+down to the ids. `charges` sizes it: the named customers' stories, then as many more
+customers and payments (volume.py) as make exactly that many charges.
 """
 
+import gc
 import random
 import string
 
 from . import shapes_billing as catalog
-from .billing import Billing, SubscriptionStory
+from .billing import Billing, SubscriptionStory, period_start
+from .cast import CUSTOMERS, DEFAULT_PRICES, PRICES, PRODUCTS, TAX_RATES
 from .ids import DAY, HOUR, add_months, day_start, weekday
 from .ledger import Ledger
 from .shapes_account import account_object
+from .volume import Volume
 
 DEFAULT_NOW = 1795338000  # 2026-11-22T09:00:00Z
 
-# fmt: off
-PRODUCTS = (  # key, name, description, unit label
-    ("starter", "Starter plan", "Dashboards and alerts for teams of up to 5", None),
-    ("pro", "Pro plan", "Unlimited dashboards, SSO and audit history", "seat"),
-    ("enterprise", "Enterprise plan", "Dedicated support, custom retention and SLAs", None),
-    ("onboarding", "Onboarding package", "Guided setup and data import, one time", None),
-)
-PRICES = (  # key, product, currency, unit amount, interval, usage type, active
-    ("starter_legacy", "starter", "usd", 1900, "month", "licensed", False),
-    ("starter_monthly", "starter", "usd", 2900, "month", "licensed", True),
-    ("starter_annual", "starter", "usd", 29000, "year", "licensed", True),
-    ("pro_monthly", "pro", "usd", 9900, "month", "licensed", True),
-    ("pro_annual", "pro", "usd", 99000, "year", "licensed", True),
-    ("pro_monthly_eur", "pro", "eur", 9200, "month", "licensed", True),
-    ("pro_monthly_jpy", "pro", "jpy", 15000, "month", "licensed", True),
-    ("enterprise_monthly", "enterprise", "usd", 49900, "month", "licensed", True),
-    ("enterprise_overage", "enterprise", "usd", 50, "month", "metered", True),
-    ("onboarding", "onboarding", "usd", 150000, None, None, True),
-)
-CUSTOMERS = (  # key (also their email domain), name, country, city, currency, card brand
-    ("kestrel", "Kestrel Labs", "US", "San Francisco", "usd", "visa"),
-    ("harbor", "Harbor & Pine Design", "US", "Portland", "usd", "mastercard"),
-    ("nordlicht", "Nordlicht GmbH", "DE", "Berlin", "eur", "visa"),
-    ("sakura", "Sakura Digital KK", "JP", "Tokyo", "jpy", "jcb"),
-    ("bluemesa", "Blue Mesa Logistics", "US", "Phoenix", "usd", "amex"),
-    ("copperline", "Copperline Studios", "US", "Austin", "usd", "visa"),
-    ("fieldstone", "Fieldstone Clinics", "US", "Denver", "usd", "mastercard"),
-    ("orbital", "Orbital Coffee Co.", "US", "Seattle", "usd", "visa"),
-    ("quillmark", "Quillmark Legal", "US", "Boston", "usd", "amex"),
-    ("tidewater", "Tidewater Analytics", "US", "Charleston", "usd", "discover"),
-    ("juniper", "Juniper Schools", "US", "Madison", "usd", "visa"),
-    ("granite", "Granite Peak Outfitters", "US", "Boise", "usd", "mastercard"),
-)
-# fmt: on
 
-
-def seed_account(store, seed: int = 0, now: int = DEFAULT_NOW) -> dict:
-    """Fill `store` with the Brightwave account; returns the account object."""
-    return Brightwave(store, seed, now).build()
+def seed_account(store, seed: int = 0, now: int = DEFAULT_NOW, charges: int | None = None):
+    """Fill `store` with the Brightwave account and set its clock to `now`; returns the
+    account object. With `charges`, the account has exactly that many charges: below the
+    stories' own count, it is the catalog and the named customers paying now and then."""
+    collecting = gc.isenabled()
+    gc.disable()  # millions of new dicts, none of them garbage: halves a large build's time
+    try:
+        company = Brightwave(store, seed, now)
+        company.tell(stories=True)
+        if charges is not None and charges < len(company.ledger.charges):
+            company = Brightwave(store, seed, now)
+            company.tell(stories=False)
+        if charges is not None:
+            Volume(company).add(charges - len(company.ledger.charges))
+        account = company.commit()
+    finally:
+        if collecting:
+            gc.enable()
+    if charges is not None:
+        # Leave the account's objects out of every later collection: they were made with
+        # collection off, so the first few collections would otherwise walk all of them,
+        # and a sized account has millions (its first pages would take 0.2 s, not 0.01 s).
+        gc.freeze()
+    return account
 
 
 class Brightwave:
@@ -70,12 +61,11 @@ class Brightwave:
     def months_ago(self, months, days=0):
         return add_months(self.now, -months) - days * DAY - self.jitter()
 
-    def build(self):
-        now = self.now
-        self.ledger = ledger = Ledger(self.store, self.rng, now, "BRIGHTWAVE")
-        account = account_object(
+    def tell(self, stories=True):
+        self.ledger = ledger = Ledger(self.store, self.rng, self.now, "BRIGHTWAVE")
+        self.account = account_object(
             ledger.ids("acct"),
-            now - 3 * 365 * DAY,
+            self.now - 3 * 365 * DAY,
             name="Brightwave Analytics, Inc.",
             display_name="Brightwave",
             email="finance@brightwave.example",
@@ -83,17 +73,20 @@ class Brightwave:
             support_email="support@brightwave.example",
             address=catalog.address("US", "Chicago", "222 W Adams St", "60606", "IL"),
         )
-        self.products, self.prices = self.make_catalog()
+        self.products, self.prices, self.tax_rates = self.make_catalog()
         self.coupons, self.promotion_codes = self.make_discounts()
         self.customers, self.cards = self.make_customers()
-        self.billing = Billing(ledger, self.products, account["business_profile"]["name"])
-        self.subscribe_everyone()
-        self.one_off_sales()
-        self.refunds_and_disputes()
+        self.billing = Billing(ledger, self.products, self.account["business_profile"]["name"])
+        if stories:
+            self.subscribe_everyone()
+            self.one_off_sales()
+            self.refunds_and_disputes()
+
+    def commit(self):
         self.payouts()
-        ledger.commit()
-        self.store.add(account)
-        return account
+        self.ledger.commit()
+        self.store.add(self.account)
+        return self.account
 
     def make_catalog(self):
         ids, created = self.ledger.ids, self.now - 720 * DAY
@@ -104,7 +97,9 @@ class Brightwave:
             for n, (key, name, description, unit) in enumerate(PRODUCTS)
         }
         prices = {}
-        for n, (key, product, currency, amount, interval, usage, active) in enumerate(PRICES):
+        for n, (key, product, currency, amount, interval, count, usage, active) in enumerate(
+            PRICES
+        ):
             prices[key] = catalog.price(
                 ids("price"),
                 created + DAY + n * 60,
@@ -112,22 +107,24 @@ class Brightwave:
                 currency,
                 amount,
                 interval,
+                interval_count=count,
                 usage_type=usage or "licensed",
                 lookup_key=key,
                 active=active,
                 nickname=key.replace("_", " ").capitalize(),
             )
-        for key, default in (
-            ("starter", "starter_monthly"),
-            ("pro", "pro_monthly"),
-            ("enterprise", "enterprise_monthly"),
-            ("onboarding", "onboarding"),
-        ):
+        for key, default in DEFAULT_PRICES.items():
             products[key]["default_price"] = prices[default]["id"]
             products[key]["updated"] = prices[default]["created"]
+        tax_rates = {
+            key: catalog.tax_rate(
+                ids("txr"), created + n * 60, name, percentage, country, state, state, about
+            )
+            for n, (key, name, percentage, country, state, about) in enumerate(TAX_RATES)
+        }
         for obj in [*products.values(), *prices.values()]:
             self.ledger.keep(obj)
-        return {p["id"]: p for p in products.values()}, prices
+        return {p["id"]: p for p in products.values()}, prices, tax_rates
 
     def make_discounts(self):
         ids, now = self.ledger.ids, self.now
@@ -142,7 +139,12 @@ class Brightwave:
                 times_redeemed=1,
             ),
             "annual": catalog.coupon(
-                "ANNUAL10", now - 200 * DAY, "10% off annual plans", "forever", percent_off=10.0
+                "ANNUAL10",
+                now - 400 * DAY,
+                "10% off annual plans",
+                "forever",
+                percent_off=10.0,
+                times_redeemed=1,
             ),
             "welcome": catalog.coupon(
                 "WELCOME50",
@@ -152,7 +154,11 @@ class Brightwave:
                 amount_off=5000,
                 currency="usd",
                 redeem_by=now - 100 * DAY,
+                times_redeemed=1,
                 valid=False,
+            ),
+            "first": catalog.coupon(
+                "FIRST20", now - 60 * DAY, "20% off the first invoice", "once", percent_off=20.0
             ),
         }
         codes = {
@@ -184,7 +190,7 @@ class Brightwave:
     def make_customers(self):
         ids, rng = self.ledger.ids, self.rng
         customers, cards = {}, {}
-        for n, (key, name, country, city, currency, brand) in enumerate(CUSTOMERS):
+        for n, (key, name, country, city, currency, brand, since) in enumerate(CUSTOMERS):
             cards[key] = {
                 "payment_method": ids("pm"),
                 "brand": brand,
@@ -198,7 +204,7 @@ class Brightwave:
             customers[key] = self.ledger.keep(
                 catalog.customer(
                     ids("cus"),
-                    self.now - (450 - 25 * n) * DAY - self.jitter(),
+                    self.now - since * DAY - self.jitter(),
                     name,
                     f"billing@{key}.example",
                     currency,
@@ -221,9 +227,10 @@ class Brightwave:
         return SubscriptionStory(customer, self.cards[key], self.prices[price], start, **kwargs)
 
     def subscribe_everyone(self):
-        now, ago, p = self.now, self.months_ago, self.prices
+        now, ago, p, c = self.now, self.months_ago, self.prices, self.coupons
         juniper_start = ago(14, 4)
         juniper_end = add_months(juniper_start, 12)
+        summit_start = ago(11, 2)
         stories = [
             # Billed 40 minutes ago: this period's invoice is still a draft.
             self.story("kestrel", "pro_monthly", add_months(now - 40 * 60, -8)),
@@ -235,13 +242,19 @@ class Brightwave:
             self.story(
                 "bluemesa", "enterprise_monthly", ago(8, 12), metered=p["enterprise_overage"]
             ),
-            self.story("copperline", "starter_annual", ago(10, 2)),
+            self.story(
+                "copperline",
+                "starter_annual",
+                ago(10, 2),
+                coupon=c["welcome"],
+                tax_rate=self.tax_rates["tx"],
+            ),
             self.story(
                 "fieldstone",
                 "pro_monthly",
                 ago(4, 6),
                 quantity=3,
-                coupon=self.coupons["launch"],
+                coupon=c["launch"],
                 promotion_code=self.promotion_codes["launch"],
             ),
             self.story("orbital", "starter_monthly", ago(6, 8), failing=True),
@@ -260,6 +273,48 @@ class Brightwave:
                 ends=juniper_end,
                 end_reason="cancellation_requested",
                 canceled_at=juniper_end - 30 * DAY,
+            ),
+            self.story(
+                "meridian", "starter_quarterly", now - 150 * DAY, tax_rate=self.tax_rates["tx"]
+            ),
+            self.story(
+                "pinecrest", "pipelines_weekly", now - 100 * DAY - self.jitter(), quantity=2
+            ),
+            self.story(
+                "atlas",
+                "enterprise_monthly",
+                ago(6, 15),
+                extras=((p["support_monthly"], 2),),
+                tax_rate=self.tax_rates["pa"],
+            ),
+            # Its latest invoice failed four times over nine days: the subscription is unpaid.
+            self.story("vantage", "pro_monthly", ago(6, 20), quantity=2, failing=True, unpaid=True),
+            self.story(
+                "lakeshore",
+                "pro_monthly",
+                ago(9, 2),
+                downgrade=(ago(3, -12), p["starter_monthly"]),
+            ),
+            self.story(
+                "redwood",
+                "starter_monthly",
+                ago(7, 4),
+                ends=now - 12 * DAY - self.jitter(),
+                end_reason="cancellation_requested",
+                at_period_end=False,
+            ),
+            # Asked last week to cancel when the paid year runs out, next month.
+            self.story(
+                "summit",
+                "pro_annual",
+                summit_start,
+                coupon=c["annual"],
+                ends=period_start(summit_start, 1, p["pro_annual"]["recurring"]),
+                end_reason="cancellation_requested",
+                canceled_at=now - 6 * DAY - self.jitter(),
+            ),
+            self.story(
+                "ember", "starter_monthly", now - 5 * DAY - self.jitter(), coupon=c["first"]
             ),
         ]
         for story in stories:
@@ -291,23 +346,30 @@ class Brightwave:
             1,
             now - 5 * HOUR - self.jitter(1),
         )
+        # A hold for the full package, captured in part when less of it was delivered.
+        pinecrest = self.customers["pinecrest"]
+        ledger.pay(
+            pinecrest,
+            onboarding["unit_amount"],
+            "usd",
+            now - 60 * DAY - self.jitter(),
+            "Onboarding package (two of three sessions)",
+            self.cards["pinecrest"],
+            capture=onboarding["unit_amount"] * 2 // 3,
+        )
 
     def charge_of(self, key, before):
         """The latest successful charge of customer `key` created before `before`."""
         customer_id = self.customers[key]["id"]
         charges = [
-            o
-            for o in self.ledger.objects.values()
-            if o["object"] == "charge"
-            and o["customer"] == customer_id
-            and o["status"] == "succeeded"
-            and o["created"] < before
+            c
+            for c in self.ledger.charges
+            if c["customer"] == customer_id and c["status"] == "succeeded" and c["created"] < before
         ]
         return max(charges, key=lambda c: c["created"])
 
     def refunds_and_disputes(self):
         ledger, now = self.ledger, self.now
-        today_ends = day_start(now) + DAY - 1
         duplicate = self.charge_of("kestrel", now - 80 * DAY)
         ledger.refund(
             duplicate, duplicate["amount"], duplicate["created"] + 2 * DAY, reason="duplicate"
@@ -320,55 +382,45 @@ class Brightwave:
         asked = self.last_payout_day() - 10 * HOUR - self.jitter(4)
         ledger.refund(nordlicht, 2000, asked, status="pending")
 
-        disputed = self.charge_of("orbital", now - 40 * DAY)
-        ledger.dispute(disputed, now - 9 * DAY, "fraudulent", "needs_response", today_ends, "10.4")
-        disputed = self.charge_of("sakura", now - 3 * DAY)
-        ledger.dispute(
-            disputed,
-            now - 2 * DAY,
-            "general",
-            "warning_needs_response",
-            today_ends + 5 * DAY,
-            "4853",
-        )
-        disputed = self.charge_of("tidewater", now - 70 * DAY)
-        evidence = {
-            "customer_email_address": disputed["billing_details"]["email"],
-            "customer_name": disputed["billing_details"]["name"],
-            "product_description": "Monthly Starter plan subscription",
-            "cancellation_rebuttal": "The customer used the service until the "
-            "subscription ended for non-payment.",
-        }
-        ledger.dispute(
-            disputed,
-            now - 20 * DAY,
-            "subscription_canceled",
-            "under_review",
-            today_ends - 3 * DAY,
-            "13.2",
-            evidence=evidence,
-        )
-        disputed = self.charge_of("harbor", now - 120 * DAY)
-        ledger.dispute(
-            disputed,
-            now - 110 * DAY,
-            "product_unacceptable",
-            "lost",
-            now - 95 * DAY,
-            "4853",
-            closed_at=now - 60 * DAY,
-        )
-        disputed = self.charge_of("nordlicht", now - 100 * DAY)
-        ledger.dispute(
-            disputed,
-            now - 95 * DAY,
-            "duplicate",
-            "won",
-            now - 80 * DAY,
-            "12.6.1",
-            evidence={"duplicate_charge_explanation": "Two different months."},
-            closed_at=now - 50 * DAY,
-        )
+        # Disputes in every status. Those still waiting for an answer fall due around now:
+        # one passed yesterday, one today, one this week, one later.
+        today_ends = day_start(now) + DAY - 1
+        for key, paid, opened, reason, status, due, code, closed, evidence in (
+            # customer, charge paid before / dispute opened / closed (days ago), due (days
+            # from the end of today), evidence submitted
+            ("orbital", 40, 9, "fraudulent", "needs_response", 0, "10.4", None, None),
+            ("pinecrest", 30, 22, "credit_not_processed", "needs_response", -1, "4860", None, None),
+            ("vantage", 30, 4, "unrecognized", "needs_response", 4, "10.4", None, None),
+            ("lakeshore", 2, 1, "product_not_received", "needs_response", 16, "4855", None, None),
+            ("sakura", 3, 2, "general", "warning_needs_response", 5, "4853", None, None),
+            ("meridian", 10, 12, "product_not_received", "warning_under_review", 2, "4855", None,
+             {"service_date": "Service delivered throughout the quarter"}),
+            ("tidewater", 70, 20, "subscription_canceled", "under_review", -3, "13.2", None,
+             {"cancellation_rebuttal": "The customer used the service until the "
+              "subscription ended for non-payment."}),
+            ("atlas", 90, 70, "general", "warning_closed", -55, "4853", 50, None),
+            ("harbor", 120, 110, "product_unacceptable", "lost", -95, "4853", 60, None),
+            ("nordlicht", 100, 95, "duplicate", "won", -80, "12.6.1", 25,
+             {"duplicate_charge_explanation": "Two different months."}),
+        ):  # fmt: skip
+            charge = self.charge_of(key, now - paid * DAY)
+            if evidence:
+                evidence = {
+                    "customer_email_address": charge["billing_details"]["email"],
+                    "customer_name": charge["billing_details"]["name"],
+                    "product_description": charge["description"],
+                    **evidence,
+                }
+            ledger.dispute(
+                charge,
+                now - opened * DAY,
+                reason,
+                status,
+                today_ends + due * DAY,
+                code,
+                evidence=evidence,
+                closed_at=now - closed * DAY if closed else None,
+            )
 
     def last_payout_day(self):
         """The latest Friday (automatic payouts go out on Fridays), today included."""

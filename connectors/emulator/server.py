@@ -2,7 +2,8 @@
 
 Every answered request is appended to `request_log` (a dropped connection is not an answer;
 it goes to `dropped`), so a test can count exactly what a client sent. Keys never reach a
-log: only the masked form is ever written anywhere.
+log: only the masked form is ever written anywhere. The test-helper endpoints under
+/_emulator/ (control.py) are not Stripe's API: they are neither logged nor faulted.
 """
 
 import contextlib
@@ -15,12 +16,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from . import control
 from .api import StripeAPI
+from .changes import AccountChanges
 from .errors import StripeError, api_error, rate_limited
 from .faults import DROP, RATE_LIMIT, SERVER_ERROR, Faults
 from .ids import ALPHABET
 from .keys import KeyGrant, KeyTable
 from .shapes_account import API_VERSION
+from .webhooks import WebhookSender
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,23 @@ class StripeEmulator:
         self._ids = itertools.count(1)
         self._server = None
         self._thread = None
+        self._changes = None
+        self._changes_lock = threading.Lock()
+
+    # The account changing over time, and webhooks of its changes
+
+    @property
+    def changes(self) -> AccountChanges:
+        with self._changes_lock:
+            if self._changes is None:
+                self._changes = AccountChanges(self.store)
+            return self._changes
+
+    def post_webhooks(self, url: str, secret: str) -> WebhookSender:
+        """POST every event that changes create, signed with `secret`, to `url`."""
+        sender = WebhookSender(url, secret)
+        self.changes.listeners.append(sender.deliver)
+        return sender
 
     # Keys at run time
 
@@ -175,9 +196,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self):
         emulator = self.server.emulator
         length = self.headers.get("Content-Length") or "0"
+        body = b""
         if length.isdigit() and int(length):
-            self.rfile.read(int(length))  # a body is never read, but must leave the socket
+            body = self.rfile.read(int(length))  # read, if only so it leaves the socket
         parts = urlsplit(self.path)
+        if parts.path.startswith(control.PREFIX):
+            status, answer = control.answer(emulator, self.command, parts.path, body)
+            self._send(status, json.dumps(answer).encode(), {})
+            return
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         query = _query_dict(pairs)
 
@@ -206,11 +232,17 @@ class _Handler(BaseHTTPRequestHandler):
         payload = _encode(body, livemode)
         # Logged before the answer leaves, so a client that has its answer finds it logged.
         emulator.record(LoggedRequest(self.command, parts.path, query, status, request_id))
+        headers = {
+            "Request-Id": request_id,
+            "Stripe-Version": self.headers.get("Stripe-Version") or API_VERSION,
+            **headers,
+        }
+        self._send(status, payload, headers)
+
+    def _send(self, status, payload, headers):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Request-Id", request_id)
-        self.send_header("Stripe-Version", self.headers.get("Stripe-Version") or API_VERSION)
         self.send_header("Cache-Control", "no-cache, no-store")
         for name, value in headers.items():
             self.send_header(name, value)

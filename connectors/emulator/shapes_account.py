@@ -138,11 +138,15 @@ def empty_balance():
     return balance_object({}, {})
 
 
-def event_object(id, type, obj, created, request_id=None, livemode=False):
+def event_object(id, type, obj, created, request_id=None, livemode=False, previous_attributes=None):
+    """`previous_attributes`: for *.updated events, the changed fields' values before."""
+    data = {"object": obj}
+    if previous_attributes is not None:
+        data["previous_attributes"] = previous_attributes
     return {
         "api_version": API_VERSION,
         "created": created,
-        "data": {"object": obj},
+        "data": data,
         "id": id,
         "livemode": livemode,
         "object": "event",

@@ -236,3 +236,49 @@ def promotion_code(
         "times_redeemed": times_redeemed,
         "promotion": {"coupon": coupon, "type": "coupon"},
     }
+
+
+def tax_rate(
+    id,
+    created,
+    display_name,
+    percentage,
+    country,
+    state=None,
+    jurisdiction=None,
+    description=None,
+    tax_type="sales_tax",
+    inclusive=False,
+):
+    return {
+        "active": True,
+        "country": country,
+        "created": created,
+        "description": description,
+        "display_name": display_name,
+        "effective_percentage": percentage,
+        "id": id,
+        "inclusive": inclusive,
+        "jurisdiction": jurisdiction,
+        "jurisdiction_level": "state" if state else "country",
+        "livemode": False,
+        "metadata": {},
+        "object": "tax_rate",
+        "percentage": percentage,
+        "state": state,
+        "tax_type": tax_type,
+        "flat_amount": None,
+        "rate_type": "percentage",
+    }
+
+
+def tax_amount(amount, taxable_amount, tax_rate_id):
+    """One entry of a line's `taxes` or an invoice's `total_taxes`."""
+    return {
+        "amount": amount,
+        "tax_behavior": "exclusive",
+        "tax_rate_details": {"tax_rate": tax_rate_id},
+        "taxability_reason": "standard_rated",
+        "taxable_amount": taxable_amount,
+        "type": "tax_rate_details",
+    }

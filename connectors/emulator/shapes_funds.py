@@ -81,6 +81,7 @@ def dispute(
     balance_transactions=(),
     evidence=None,
     submission_count=0,
+    past_due=False,
 ):
     """`evidence`: the evidence fields submitted so far (name -> text)."""
     inquiry = status.startswith("warning_")
@@ -97,7 +98,7 @@ def dispute(
         "evidence_details": {
             "due_by": due_by,
             "has_evidence": bool(evidence),
-            "past_due": False,
+            "past_due": past_due,
             "submission_count": submission_count,
             "enhanced_eligibility": {},
         },

@@ -4,7 +4,28 @@ Stripe's API since 2025-03-31: an invoice names its subscription under
 and its subscription item under `parent.subscription_item_details`, and the payment of an
 invoice is an invoice_payment naming the payment intent."""
 
-from .shapes_billing import plan_of
+from .shapes_billing import plan_of, tax_amount
+
+# The same in every invoice: shared, as in shapes_payments.
+NO_AUTOMATIC_TAX = {
+    "enabled": False,
+    "liability": None,
+    "status": None,
+    "disabled_reason": None,
+    "provider": None,
+}
+ISSUED_BY_ACCOUNT = {"type": "self"}
+DEFAULT_PAYMENT_SETTINGS = {
+    "default_mandate": None,
+    "payment_method_options": None,
+    "payment_method_types": None,
+}
+DEFAULT_RENDERING = {
+    "amount_tax_display": None,
+    "pdf": {"page_size": "letter"},
+    "template": None,
+    "template_version": None,
+}
 
 
 def subscription_item(
@@ -55,6 +76,7 @@ def subscription(
     default_payment_method=None,
     description=None,
     metadata=None,
+    default_tax_rates=(),
 ):
     return {
         "application": None,
@@ -78,7 +100,7 @@ def subscription(
         "days_until_due": None,
         "default_payment_method": default_payment_method,
         "default_source": None,
-        "default_tax_rates": [],
+        "default_tax_rates": list(default_tax_rates),
         "description": description,
         "discounts": list(discounts),
         "ended_at": ended_at,
@@ -136,9 +158,10 @@ def line_item(
     credited=None,
     invoice_item=None,
     discount_amounts=(),
+    taxes=(),
 ):
     """`period`: (start, end). `credited`: (invoice id, [line ids]) that a proration credits.
-    `discount_amounts`: [(discount id, amount)]."""
+    `discount_amounts`: [(discount id, amount)]. `taxes`: [(tax rate id, amount, taxable)]."""
     proration_details = {"credited_items": None}
     if credited:
         proration_details = {
@@ -183,7 +206,7 @@ def line_item(
         "quantity": quantity,
         "subscription": subscription,
         "pretax_credit_amounts": [],
-        "taxes": [],
+        "taxes": [tax_amount(a, taxable, rate) for rate, a, taxable in taxes],
         "parent": parent,
         "pricing": {
             "price_details": {"price": price, "product": product},
@@ -225,7 +248,14 @@ def invoice(
             discount_totals[part["discount"]] = (
                 discount_totals.get(part["discount"], 0) + (part["amount"])
             )
-    total = subtotal - sum(discount_totals.values())
+    tax_totals = {}
+    for line in lines:
+        for tax in line["taxes"]:
+            rate = tax["tax_rate_details"]["tax_rate"]
+            amount, taxable = tax_totals.get(rate, (0, 0))
+            tax_totals[rate] = (amount + tax["amount"], taxable + tax["taxable_amount"])
+    total_excluding_tax = subtotal - sum(discount_totals.values())
+    total = total_excluding_tax + sum(amount for amount, _ in tax_totals.values())
     amount_paid = total if status == "paid" else 0
     open_amount = 0 if status in ("void", "paid") else total
     finalized = status != "draft"
@@ -249,13 +279,7 @@ def invoice(
         "attempt_count": attempt_count,
         "attempted": attempt_count > 0,
         "auto_advance": status in ("draft", "open"),
-        "automatic_tax": {
-            "enabled": False,
-            "liability": None,
-            "status": None,
-            "disabled_reason": None,
-            "provider": None,
-        },
+        "automatic_tax": NO_AUTOMATIC_TAX,
         "billing_reason": billing_reason,
         "collection_method": "charge_automatically",
         "created": created,
@@ -282,7 +306,7 @@ def invoice(
         "hosted_invoice_url": hosted,
         "id": id,
         "invoice_pdf": f"{hosted}/pdf" if hosted else None,
-        "issuer": {"type": "self"},
+        "issuer": ISSUED_BY_ACCOUNT,
         "last_finalization_error": None,
         "latest_revision": None,
         "lines": {
@@ -297,22 +321,13 @@ def invoice(
         "number": number,
         "object": "invoice",
         "on_behalf_of": None,
-        "payment_settings": {
-            "default_mandate": None,
-            "payment_method_options": None,
-            "payment_method_types": None,
-        },
+        "payment_settings": DEFAULT_PAYMENT_SETTINGS,
         "period_end": period[1],
         "period_start": period[0],
         "post_payment_credit_notes_amount": 0,
         "pre_payment_credit_notes_amount": 0,
         "receipt_number": None,
-        "rendering": {
-            "amount_tax_display": None,
-            "pdf": {"page_size": "letter"},
-            "template": None,
-            "template_version": None,
-        },
+        "rendering": DEFAULT_RENDERING,
         "shipping_cost": None,
         "shipping_details": None,
         "starting_balance": 0,
@@ -334,11 +349,13 @@ def invoice(
         "total_discount_amounts": [
             {"amount": a, "discount": d} for d, a in discount_totals.items()
         ],
-        "total_excluding_tax": total,
+        "total_excluding_tax": total_excluding_tax,
         "webhooks_delivered_at": finalized_at or created,
         "automatically_finalizes_at": automatically_finalizes_at,
         "total_pretax_credit_amounts": [],
-        "total_taxes": [],
+        "total_taxes": [
+            tax_amount(amount, taxable, rate) for rate, (amount, taxable) in tax_totals.items()
+        ],
         "amount_overpaid": 0,
         "parent": parent,
     }

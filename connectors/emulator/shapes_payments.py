@@ -1,7 +1,39 @@
 """Payment intents and charges in the shapes of Stripe's current API. Cards appear as brand
-and last four digits only, as Stripe shows them: no builder here accepts a card number."""
+and last four digits only, as Stripe shows them: no builder here accepts a card number.
+
+Parts that are the same in every object are one shared dict (the store never edits an
+object, so nothing edits them): a large account holds millions of these objects.
+"""
 
 from .shapes_billing import address
+
+APPROVED = {
+    "advice_code": None,
+    "network_advice_code": None,
+    "network_decline_code": None,
+    "network_status": "approved_by_network",
+    "reason": None,
+    "seller_message": "Payment complete.",
+    "type": "authorized",
+}
+CARD_CHECKS = {
+    "address_line1_check": None,
+    "address_postal_code_check": "pass",
+    "cvc_check": "pass",
+}
+DISABLED = {"status": "disabled"}
+UNAVAILABLE = {"status": "unavailable"}
+NO_NETWORK_TOKEN = {"used": False}
+NO_TIP = {"tip": {}}
+CARD_OPTIONS = {
+    "card": {
+        "installments": None,
+        "mandate_options": None,
+        "network": None,
+        "request_three_d_secure": "automatic",
+    }
+}
+CARD_ONLY = ["card"]
 
 DECLINES = {
     "insufficient_funds": "Your card has insufficient funds.",
@@ -38,7 +70,10 @@ def payment_intent(
     canceled_at=None,
     cancellation_reason=None,
     metadata=None,
+    capture_method="automatic",
+    amount_received=None,
 ):
+    """`amount_received`: what was captured, when less than `amount` (a partial capture)."""
     error = None
     if decline:
         error = {
@@ -52,14 +87,16 @@ def payment_intent(
     return {
         "amount": amount,
         "amount_capturable": 0,
-        "amount_details": {"tip": {}},
-        "amount_received": amount if status == "succeeded" else 0,
+        "amount_details": NO_TIP,
+        "amount_received": (amount if amount_received is None else amount_received)
+        if status == "succeeded"
+        else 0,
         "application": None,
         "application_fee_amount": None,
         "automatic_payment_methods": None,
         "canceled_at": canceled_at,
         "cancellation_reason": cancellation_reason,
-        "capture_method": "automatic",
+        "capture_method": capture_method,
         "client_secret": client_secret,
         "confirmation_method": "automatic",
         "created": created,
@@ -76,15 +113,8 @@ def payment_intent(
         "on_behalf_of": None,
         "payment_method": payment_method,
         "payment_method_configuration_details": None,
-        "payment_method_options": {
-            "card": {
-                "installments": None,
-                "mandate_options": None,
-                "network": None,
-                "request_three_d_secure": "automatic",
-            }
-        },
-        "payment_method_types": ["card"],
+        "payment_method_options": CARD_OPTIONS,
+        "payment_method_types": CARD_ONLY,
         "processing": None,
         "receipt_email": None,
         "review": None,
@@ -122,22 +152,24 @@ def charge(
     disputed=False,
     receipt_url=None,
     metadata=None,
+    amount_captured=None,
 ):
+    """`amount_captured`: less than `amount` when only part of an authorization was captured;
+    the rest was released, which is not a refund."""
     succeeded = status == "succeeded"
-    outcome = {
-        "advice_code": None,
-        "network_advice_code": None,
-        "network_decline_code": None,
-        "network_status": "approved_by_network" if succeeded else "declined_by_network",
-        "reason": None if succeeded else decline,
-        "seller_message": "Payment complete."
-        if succeeded
-        else "The bank did not return any further details with this decline.",
-        "type": "authorized" if succeeded else "issuer_declined",
-    }
+    captured = (amount if amount_captured is None else amount_captured) if succeeded else 0
+    outcome = APPROVED
+    if not succeeded:
+        outcome = {
+            **APPROVED,
+            "network_status": "declined_by_network",
+            "reason": decline,
+            "seller_message": "The bank did not return any further details with this decline.",
+            "type": "issuer_declined",
+        }
     return {
         "amount": amount,
-        "amount_captured": amount if succeeded else 0,
+        "amount_captured": captured,
         "amount_refunded": amount_refunded,
         "application": None,
         "application_fee": None,
@@ -174,7 +206,7 @@ def charge(
         "receipt_email": billing_email if succeeded else None,
         "receipt_number": None,
         "receipt_url": receipt_url if succeeded else None,
-        "refunded": succeeded and amount_refunded == amount,
+        "refunded": succeeded and amount_refunded == captured,
         "refunds": {
             "data": list(refunds),
             "has_more": False,
@@ -197,24 +229,20 @@ def _card_details(card, amount):
     return {
         "amount_authorized": amount,
         "brand": card["brand"],
-        "checks": {
-            "address_line1_check": None,
-            "address_postal_code_check": "pass",
-            "cvc_check": "pass",
-        },
+        "checks": CARD_CHECKS,
         "country": card["country"],
         "exp_month": card["exp_month"],
         "exp_year": card["exp_year"],
-        "extended_authorization": {"status": "disabled"},
+        "extended_authorization": DISABLED,
         "fingerprint": card["fingerprint"],
         "funding": card["funding"],
-        "incremental_authorization": {"status": "unavailable"},
+        "incremental_authorization": UNAVAILABLE,
         "installments": None,
         "last4": card["last4"],
         "mandate": None,
-        "multicapture": {"status": "unavailable"},
+        "multicapture": UNAVAILABLE,
         "network": card["brand"],
-        "network_token": {"used": False},
+        "network_token": NO_NETWORK_TOKEN,
         "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
         "three_d_secure": None,
         "wallet": None,

@@ -6,6 +6,10 @@ sorts a collection. Lists run newest first, ties broken by id (descending).
 
 Objects are stored as given and handed out without copying; change one by add()-ing a new
 version (an upsert), never by editing a dict the store already holds.
+
+`now` is the account's clock: the seed sets it, changes move it on. Events older than 30
+days by that clock are neither listed nor retrieved, as with Stripe; a store without a clock
+(objects loaded from a fixture file) shows every event it holds.
 """
 
 import json
@@ -16,10 +20,37 @@ from pathlib import Path
 from connectors.resources import RESOURCES
 
 from .errors import StripeError, resource_missing
+from .events import EVENT_RETENTION
 from .filters import FILTERS, PAGING, allowed_parameters, implicit_filters, indexed_fields
 from .params import check, page_limit
 
 RESOURCE_OF_OBJECT = {r.object: r.name for r in RESOURCES if r.is_list}
+# The resource an id's prefix names, so that finding any object by id (for expand) needs no
+# table of every id; ids without such a prefix (coupons, fixtures' ids) are listed instead.
+RESOURCE_OF_PREFIX = {
+    "cus": "customers",
+    "ch": "charges",
+    "py": "charges",
+    "re": "refunds",
+    "pi": "payment_intents",
+    "in": "invoices",
+    "inpay": "invoice_payments",
+    "sub": "subscriptions",
+    "prod": "products",
+    "price": "prices",
+    "promo": "promotion_codes",
+    "dp": "disputes",
+    "du": "disputes",
+    "txn": "balance_transactions",
+    "po": "payouts",
+    "evt": "events",
+}
+
+
+def _named_by_prefix(object_id, resource):
+    return RESOURCE_OF_PREFIX.get(object_id.partition("_")[0]) == resource
+
+
 SINGLETONS = ("account", "balance")
 
 
@@ -104,6 +135,7 @@ class EmulatorStore:
         self.lines = {}  # invoice id -> its line items, in invoice order
         self._resource_of_id = {}
         self._payout_of = {}  # balance transaction id -> automatic payout id
+        self.now = None  # the account's clock (Unix time), when it has one
 
     # Filling the store
 
@@ -121,7 +153,8 @@ class EmulatorStore:
                     raise ValueError(f"A {kind} needs an 'id'")
                 resource = RESOURCE_OF_OBJECT.get(kind, kind)
                 self._collection(resource).put(obj)
-                self._resource_of_id[obj["id"]] = resource
+                if not _named_by_prefix(obj["id"], resource):
+                    self._resource_of_id[obj["id"]] = resource
                 if kind == "invoice":
                     self._lines_of_invoice(obj)
         return obj
@@ -131,14 +164,21 @@ class EmulatorStore:
         batches = {}
         for obj in objects:
             kind = obj.get("object")
-            if kind in SINGLETONS or kind in ("line_item", "invoice") or not obj.get("id"):
+            if kind in SINGLETONS or kind == "line_item" or not obj.get("id"):
                 self.add(obj)  # these need more than a sorted insert
             else:
                 batches.setdefault(RESOURCE_OF_OBJECT.get(kind, kind), []).append(obj)
         with self._lock:
             for resource, batch in batches.items():
                 self._collection(resource).put_many(batch)
-                self._resource_of_id.update((obj["id"], resource) for obj in batch)
+                self._resource_of_id.update(
+                    (obj["id"], resource)
+                    for obj in batch
+                    if not _named_by_prefix(obj["id"], resource)
+                )
+                if resource == "invoices":
+                    for invoice in batch:
+                        self._lines_of_invoice(invoice)
 
     def link_payout(self, payout_id: str, transaction_ids):
         """Record which balance transactions an automatic payout paid out; Stripe keeps this
@@ -180,14 +220,25 @@ class EmulatorStore:
 
     def get(self, resource: str, object_id: str):
         collection = self.collections.get(resource)
-        return collection.by_id.get(object_id) if collection else None
+        obj = collection.by_id.get(object_id) if collection else None
+        if obj is not None and resource == "events" and obj["created"] < self.events_since():
+            return None  # gone from Stripe after 30 days
+        return obj
+
+    def events_since(self) -> int:
+        """The oldest creation time of an event Stripe still keeps."""
+        return self.now - EVENT_RETENTION if self.now is not None else 0
 
     def find(self, object_id: str):
         """Any stored object by id, whatever its kind (for expand)."""
-        resource = self._resource_of_id.get(object_id)
+        resource = self.resource_of(object_id)
         return self.get(resource, object_id) if resource else None
 
     def resource_of(self, object_id: str):
+        resource = RESOURCE_OF_PREFIX.get(object_id.partition("_")[0])
+        collection = self.collections.get(resource)
+        if collection is not None and object_id in collection.by_id:
+            return resource
         return self._resource_of_id.get(object_id)
 
     def objects(self, resource: str) -> list:
@@ -205,7 +256,7 @@ class EmulatorStore:
     def dump(self) -> dict:
         """Everything the store holds, in list order: two stores are equal iff their dumps are."""
         with self._lock:
-            dump = {"account": self.account, "balance": self.balance}
+            dump = {"account": self.account, "balance": self.balance, "now": self.now}
             for resource in sorted(self.collections):
                 dump[resource] = self.collections[resource].newest_first()
             dump["invoice_lines"] = {k: list(v) for k, v in sorted(self.lines.items())}
@@ -240,6 +291,9 @@ class EmulatorStore:
             collection = self._collection(resource)
             keys, predicates = self._plan(resource, collection, params)
             low, high = _created_bounds(keys, params.get("created"))
+            if resource == "events":
+                low = max(low, bisect_left(keys, (self.events_since(),)))
+                high = max(low, high)
             if "ending_before" in params:
                 cursor = self._cursor(
                     resource, collection, params["ending_before"], "ending_before"
@@ -305,7 +359,7 @@ class EmulatorStore:
             )
 
     def _cursor(self, resource, collection, object_id, param):
-        obj = collection.by_id.get(object_id)
+        obj = self.get(resource, object_id)
         if obj is None:
             kind = next((r.object for r in RESOURCES if r.name == resource), resource)
             raise resource_missing(kind, object_id, param=param, status=400)
