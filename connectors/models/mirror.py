@@ -78,7 +78,11 @@ def mirror_meta(name):
             "constraints": [
                 models.UniqueConstraint(fields=["connection", "stripe_id"], name=f"{name}_unique")
             ],
-            "indexes": [models.Index(fields=["connection", "created"], name=f"{name}_created")],
+            "indexes": [
+                models.Index(fields=["connection", "created"], name=f"{name}_created"),
+                # Staff paste an id without saying which connection it belongs to.
+                models.Index(fields=["stripe_id"], name=f"{name}_stripe_id"),
+            ],
             "ordering": ["-created"],
         },
     )

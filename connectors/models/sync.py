@@ -171,10 +171,17 @@ class WebhookDelivery(models.Model):
     payload = models.JSONField()
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=32, blank=True)
+    outcome = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            # Stripe may deliver one event twice at once: only one row may hold it.
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhookdelivery_unique")
+        ]
+        indexes = [
+            models.Index(fields=["outcome", "processed_at"], name="webhookdelivery_unfinished")
+        ]
 
     def __str__(self):
         return f"{self.event_id} ({self.event_type})"

@@ -1,0 +1,256 @@
+"""Webhooks as staff see them: each connection's endpoint (its address to paste into Stripe,
+its signing secret, masked) and the deliveries it received, read-only."""
+
+import json
+
+from django import forms
+from django.contrib import admin
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
+
+from audit.recorder import Actor
+from connectors import webhooks
+from connectors.models import StripeConnection, WebhookDelivery, WebhookEndpoint
+from connectors.webhook_tasks import PROCESSING
+
+ADDRESS_SALT = "connectors.webhook-endpoint-token"
+ADDRESS_MAX_AGE = 24 * 3600
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    # Never rendered back (render_value=False), not even after a validation error.
+    secret = forms.CharField(
+        label="Signing secret",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="whsec_…, from the endpoint's page in Stripe's dashboard. On an existing "
+        "endpoint, leave blank to keep the current secret; paste a new one to rotate it.",
+    )
+    # Stripe shows the signing secret only once the address is entered in its dashboard, so
+    # the add page shows the address first: its token is chosen when the page is first
+    # shown and carried, signed, through the submission.
+    signed_token = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    url_base = ""  # "https://lumen.example.com", set per request by the admin's get_form
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["connection", "enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.url_base = self.url_base
+        self.token_was_carried = True
+        if self.instance.pk is None:
+            name = self.add_prefix("signed_token")
+            carried = self.carried_token(self.data.get(name, "")) if self.is_bound else None
+            if carried:
+                self.instance.token = carried
+            signed = signing.dumps(self.instance.token, salt=ADDRESS_SALT)
+            self.initial["signed_token"] = signed
+            if self.is_bound and not carried:
+                # Too old or altered: the page shows a new address, and submits that.
+                self.token_was_carried = False
+                self.data = self.data.copy()
+                self.data[name] = signed
+        if "connection" in self.fields:
+            self.fields["connection"].queryset = StripeConnection.objects.filter(
+                webhook__isnull=True
+            )
+
+    @staticmethod
+    def carried_token(value):
+        try:
+            return signing.loads(value, salt=ADDRESS_SALT, max_age=ADDRESS_MAX_AGE)
+        except signing.BadSignature:
+            return None
+
+    def clean_signed_token(self):
+        if self.instance.pk is not None:
+            return ""
+        if not self.token_was_carried:
+            raise ValidationError(
+                "This page was too old, so the address above is a new one: paste it into "
+                "Stripe, then paste the endpoint's signing secret again."
+            )
+        if WebhookEndpoint.objects.filter(token=self.instance.token).exists():
+            raise ValidationError("This endpoint was saved already: see the list of endpoints.")
+        return self.instance.token
+
+    def clean_secret(self):
+        secret = self.cleaned_data.get("secret", "")
+        if not secret:
+            if self.instance.pk is None:
+                raise ValidationError(
+                    "Paste the endpoint's signing secret. " + webhooks.WHERE_TO_COPY_IT_FROM
+                )
+            return ""
+        return webhooks.check_signing_secret(secret)
+
+
+class DeliveryStatusFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("waiting", "Waiting"),
+            ("processing", "Being applied"),
+            ("applied", "Applied"),
+            ("already", "Already applied"),
+            ("failed", "Failed"),
+        ]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "waiting":
+                return queryset.filter(outcome="")
+            case "processing":
+                return queryset.filter(outcome=PROCESSING)
+            case "applied":
+                return queryset.filter(outcome="applied")
+            case "already":
+                return queryset.filter(outcome="already applied")
+            case "failed":
+                return queryset.filter(outcome__startswith="failed")
+        return queryset
+
+
+def delivery_status(delivery):
+    if not delivery.outcome:
+        return "waiting"
+    if delivery.outcome == PROCESSING:
+        return f"being applied (since {delivery.processed_at:%Y-%m-%d %H:%M:%S} UTC)"
+    return delivery.outcome
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ["__str__", "enabled", "masked_secret", "path_display", "last_delivery_at"]
+    list_filter = ["enabled"]
+    list_select_related = ["connection"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            fields = ["endpoint_url", "connection", "secret", "enabled", "signed_token"]
+            return [(None, {"fields": fields})]
+        return [
+            (
+                None,
+                {
+                    "fields": [
+                        "connection",
+                        "endpoint_url",
+                        "masked_secret",
+                        "secret",
+                        "enabled",
+                    ]
+                },
+            ),
+            ("Deliveries", {"fields": ["last_delivery", "created_at"]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        shown = ["endpoint_url", "masked_secret", "last_delivery", "created_at"]
+        return shown + (["connection"] if obj else [])
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # get_form builds a new class per request, so this is this request's own.
+        form.url_base = request.build_absolute_uri("/").rstrip("/")
+        return form
+
+    @admin.display(description="Address for Stripe")
+    def endpoint_url(self, endpoint):
+        url = getattr(endpoint, "url_base", "") + endpoint.path
+        mode = f" in {endpoint.connection.mode} mode" if endpoint.connection_id else ""
+        return format_html(
+            '<code style="user-select:all">{}</code><div class="help">In Stripe\'s dashboard'
+            "{}: Developers → Webhooks → Add endpoint, paste this address, then copy the "
+            "endpoint's signing secret here.</div>",
+            url,
+            mode,
+        )
+
+    @admin.display(description="Signing secret")
+    def masked_secret(self, endpoint):
+        return format_html("<code>{}</code>", webhooks.masked_secret(endpoint))
+
+    @admin.display(description="Path")
+    def path_display(self, endpoint):
+        return format_html("<code>{}</code>", endpoint.path)
+
+    @admin.display(description="Last delivery")
+    def last_delivery(self, endpoint):
+        delivery = WebhookDelivery.objects.filter(endpoint=endpoint).first()
+        if delivery is None:
+            return "none yet"
+        return format_html(
+            '{} <a href="{}">{}</a> · {} · <a href="{}">all deliveries</a>',
+            f"{delivery.received_at:%Y-%m-%d %H:%M:%S} UTC",
+            reverse("admin:connectors_webhookdelivery_change", args=[delivery.pk]),
+            f"{delivery.event_type} {delivery.event_id}",
+            delivery_status(delivery),
+            reverse("admin:connectors_webhookdelivery_changelist") + f"?endpoint={endpoint.pk}",
+        )
+
+    # Saving and deleting go through connectors.webhooks, so they are validated and audited.
+    def save_model(self, request, obj, form, change):
+        webhooks.save_endpoint(
+            obj,
+            secret=form.cleaned_data.get("secret", ""),
+            actor=Actor.user(request.user),
+            origin="admin",
+        )
+
+    def delete_model(self, request, obj):
+        webhooks.delete_endpoint(obj, actor=Actor.user(request.user), origin="admin")
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "event_type", "event_id", "status", "connection"]
+    list_filter = [DeliveryStatusFilter, "endpoint", "event_type"]
+    list_select_related = ["endpoint__connection"]
+    search_fields = ["event_id", "event_type"]
+    date_hierarchy = "received_at"
+    fields = ["endpoint", "event_id", "event_type", "received_at", "processed_at", "status",
+              "stripe_object", "payload_pretty"]  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Outcome", ordering="outcome")
+    def status(self, delivery):
+        return delivery_status(delivery)
+
+    @admin.display(description="Connection", ordering="endpoint__connection__name")
+    def connection(self, delivery):
+        return delivery.endpoint.connection.name
+
+    @admin.display(description="Object")
+    def stripe_object(self, delivery):
+        object_id = ((delivery.payload.get("data") or {}).get("object") or {}).get("id", "")
+        return format_html("<code>{}</code>", object_id or "–")
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, delivery):
+        return format_html(
+            '<pre style="white-space:pre-wrap;max-height:40em;overflow:auto">{}</pre>',
+            json.dumps(delivery.payload, indent=2, ensure_ascii=False),
+        )
