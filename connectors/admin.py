@@ -159,4 +159,6 @@ class StripeConnectionAdmin(admin.ModelAdmin):
         messages.add_message(request, level, text)
 
 
-from connectors import admin_sync  # noqa: E402, F401
+# The app's other admin pages, a module each (imported here so that admin autodiscovery,
+# which imports connectors.admin, registers them).
+from connectors import admin_mirror, admin_sync, admin_webhooks  # noqa: E402, F401, I001

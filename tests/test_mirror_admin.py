@@ -1,0 +1,528 @@
+"""Browsing the mirror in the admin: read-only pages over customers, charges, subscriptions,
+invoices, disputes and payouts, each opening the object in Stripe's dashboard.
+
+The mirror is filled from the emulator's seeded account through the sync's own upsert, and
+what a page should show is worked out from the Stripe objects themselves.
+"""
+
+import copy
+import re
+import time
+from collections import Counter, defaultdict
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db import connection as db
+from django.db import transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from connectors.admin_mirror import dashboard_url_of
+from connectors.emulator import EmulatorStore, seed_account
+from connectors.models import (
+    MIRROR_MODELS,
+    BalanceTransaction,
+    Charge,
+    Customer,
+    Dispute,
+    InvoiceLineItem,
+    InvoicePayment,
+    Payout,
+    Refund,
+    StripeConnection,
+    SubscriptionItem,
+)
+from connectors.money import decimals, format_amount, format_totals
+from connectors.sync import store_objects
+
+pytestmark = pytest.mark.django_db
+
+# The mirror pages, by the model name in their URLs.
+PAGES = ["customer", "charge", "refund", "dispute", "payout", "balancetransaction",
+         "subscription", "invoice", "invoicepayment", "paymentintent", "product", "price",
+         "coupon", "promotioncode"]  # fmt: skip
+LOADED = ["customers", "products", "prices", "coupons", "promotion_codes", "subscriptions",
+          "invoices", "invoice_payments", "payment_intents", "charges", "refunds", "disputes",
+          "balance_transactions", "payouts"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def account():
+    store = EmulatorStore()
+    seed_account(store, seed=7, now=int(time.time()))
+    return store
+
+
+def objects(account, resource):
+    # Copies: a test that changes one must not change it for the next.
+    return copy.deepcopy(account.objects(resource))
+
+
+def load(connection, resource, stripe_objects):
+    with transaction.atomic():
+        store_objects(connection, resource, stripe_objects, timezone.now())
+
+
+@pytest.fixture
+def acme(db):
+    return StripeConnection.objects.create(
+        name="acme", key_kind="restricted", mode="test", key_last4="Wxyz"
+    )
+
+
+@pytest.fixture
+def mirror(account, acme):
+    """The seeded account in the mirror of `acme`, payouts linked to what they paid out."""
+    for resource in LOADED:
+        load(acme, resource, objects(account, resource))
+    links = defaultdict(list)
+    for t in account.objects("balance_transactions"):
+        if account.payout_of(t["id"]):
+            links[account.payout_of(t["id"])].append(t["id"])
+    for payout_id, ids in links.items():
+        BalanceTransaction.objects.filter(connection=acme, stripe_id__in=ids).update(
+            payout=payout_id
+        )
+    return account
+
+
+@pytest.fixture
+def carol(db):
+    """Support staff who may look at every mirrored object and nothing else."""
+    user = User.objects.create_user("carol", "carol@example.org", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="connectors",
+            codename__in=[f"view_{page}" for page in PAGES],
+        )
+    )
+    return user
+
+
+@pytest.fixture
+def staff(client, carol):
+    client.force_login(carol)
+    return client
+
+
+def changelist(page, **params):
+    url = reverse(f"admin:connectors_{page}_changelist")
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
+def change(obj):
+    return reverse(f"admin:connectors_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def listed(client, page, **params):
+    """The Stripe ids a list page shows, in order."""
+    response = client.get(changelist(page, **params))
+    assert response.status_code == 200
+    return [obj.stripe_id for obj in response.context["cl"].result_list]
+
+
+# Who may look, and that nobody may touch ----------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["alice", "carol"])
+def test_it_opens_every_list_and_object_page_for_superusers_and_view_only_staff(
+    client, mirror, who, alice, carol
+):
+    client.force_login(alice if who == "alice" else carol)
+    for page in PAGES:
+        response = client.get(changelist(page))
+        assert response.status_code == 200, page
+        first = response.context["cl"].result_list[0]
+        detail = client.get(change(first))
+        assert detail.status_code == 200, page
+        html = detail.content.decode()
+        assert first.stripe_id in html
+        if dashboard_url_of(first):
+            assert dashboard_url_of(first) in html
+
+
+@pytest.mark.parametrize("who", ["alice", "carol"])
+def test_it_lets_nobody_add_change_or_delete_a_mirrored_object(client, mirror, who, alice, carol):
+    client.force_login(alice if who == "alice" else carol)
+    for page in PAGES:
+        obj = client.get(changelist(page)).context["cl"].result_list[0]
+        html = client.get(changelist(page)).content.decode()
+        assert "action-checkbox" not in html and f"/{page}/add/" not in html
+        assert client.get(reverse(f"admin:connectors_{page}_add")).status_code == 403
+        assert client.post(change(obj), {"stripe_id": "changed"}).status_code == 403
+        delete = reverse(f"admin:connectors_{page}_delete", args=[obj.pk])
+        assert client.get(delete).status_code == 403
+        assert client.post(delete, {"post": "yes"}).status_code == 403
+        obj.refresh_from_db()
+        assert obj.stripe_id != "changed"
+    assert "Save" not in client.get(change(Charge.objects.first())).content.decode()
+
+
+def test_it_shows_the_mirror_to_no_staff_without_view_permission(client, mirror, bob):
+    client.force_login(bob)
+    for page in PAGES:
+        assert client.get(changelist(page)).status_code == 403
+
+
+# Customers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "term", ["pinecrest", "BILLING@PINECREST.EXAMPLE", "coffee", "Quillmark Legal", "example"]
+)
+def test_it_finds_customers_by_part_of_their_email_or_name(staff, mirror, term):
+    expected = {
+        c["id"]
+        for c in mirror.objects("customers")
+        if term.lower() in (c["email"] or "").lower() or term.lower() in (c["name"] or "").lower()
+    }
+    assert expected
+    assert set(listed(staff, "customer", q=term.replace(" ", "+"))) == expected
+
+
+def test_it_finds_a_customer_by_exact_id_only(staff, mirror):
+    customer = mirror.objects("customers")[3]
+    assert listed(staff, "customer", q=customer["id"]) == [customer["id"]]
+    assert listed(staff, "customer", q=customer["id"][:-2]) == []
+    assert listed(staff, "customer", q="nobody@nowhere.example") == []
+
+
+def expected_lifetime_value(charges, refunds, customer_id):
+    """From the Stripe objects: succeeded charges' captured amounts less their succeeded or
+    pending refunds, per currency."""
+    value, counted = Counter(), set()
+    for charge in charges:
+        if charge["customer"] == customer_id and charge["status"] == "succeeded":
+            value[charge["currency"]] += charge["amount_captured"]
+            counted.add(charge["id"])
+    for refund in refunds:
+        if refund["charge"] in counted and refund["status"] in ("succeeded", "pending"):
+            value[refund["currency"]] -= refund["amount"]
+    return dict(value)
+
+
+def test_a_customer_page_shows_their_billing_and_lifetime_value_per_currency(staff, mirror, acme):
+    # The customer whose EUR charge has a pending refund, given a JPY charge too, and a
+    # failed charge and a failed refund that count for nothing.
+    refunds = objects(mirror, "refunds")
+    pending = next(r for r in refunds if r["status"] == "pending")
+    charges = objects(mirror, "charges")
+    refunded_charge = next(c for c in charges if c["id"] == pending["charge"])
+    customer_id = refunded_charge["customer"]
+    extra_yen = {**copy.deepcopy(refunded_charge), "id": "ch_yen1", "currency": "jpy",
+                 "amount": 12000, "amount_captured": 12000, "amount_refunded": 0,
+                 "created": int(time.time())}  # fmt: skip
+    extra_failed = {**copy.deepcopy(refunded_charge), "id": "ch_failed1", "status": "failed",
+                    "amount_captured": 0, "created": int(time.time()) - 60}  # fmt: skip
+    failed_refund = {**copy.deepcopy(pending), "id": "re_failed1", "charge": "ch_yen1",
+                     "currency": "jpy", "amount": 3000, "status": "failed"}  # fmt: skip
+    load(acme, "charges", [extra_yen, extra_failed])
+    load(acme, "refunds", [failed_refund])
+    charges += [extra_yen, extra_failed]
+    refunds += [failed_refund]
+
+    expected = expected_lifetime_value(charges, refunds, customer_id)
+    assert set(expected) == {"eur", "jpy"}
+    customer = Customer.objects.get(connection=acme, stripe_id=customer_id)
+    html = staff.get(change(customer)).content.decode()
+
+    assert format_totals(expected) in html
+    assert "12,000 JPY" in format_totals(expected)
+    own = [c for c in charges if c["customer"] == customer_id]
+    assert 0 < len(own) <= 20
+    for charge in own:
+        assert charge["id"] in html
+    for other in (c for c in charges if c["customer"] != customer_id):
+        assert other["id"] not in html
+    for subscription in mirror.objects("subscriptions"):
+        assert (subscription["id"] in html) == (subscription["customer"] == customer_id)
+    for invoice in mirror.objects("invoices"):
+        if invoice["customer"] == customer_id:
+            assert (invoice["number"] or invoice["id"]) in html
+    list_url = changelist("charge", customer=customer_id, connection__id__exact=acme.pk)
+    assert list_url.replace("&", "&amp;") in html
+    assert set(listed(staff, "charge", customer=customer_id, connection__id__exact=acme.pk)) == {
+        c["id"] for c in own
+    }
+
+
+def test_a_customer_with_a_long_history_shows_the_latest_and_links_to_the_rest(staff, mirror, acme):
+    template = mirror.objects("charges")[0]
+    now = int(time.time())
+    many = [{**copy.deepcopy(template), "id": f"ch_many{i:02d}", "customer": "cus_many",
+             "created": now - i} for i in range(25)]  # fmt: skip
+    load(acme, "charges", many)
+    load(acme, "customers", [{**mirror.objects("customers")[0], "id": "cus_many"}])
+    html = staff.get(change(Customer.objects.get(stripe_id="cus_many"))).content.decode()
+    assert "20 of 25 charges" in html
+    assert "ch_many19" in html and "ch_many20" not in html
+
+
+def test_a_customer_page_runs_as_many_queries_for_a_long_history_as_for_a_short_one(
+    staff, mirror, acme
+):
+    template = mirror.objects("charges")[0]
+    customers = objects(mirror, "customers")[:2]
+    customers[0]["id"], customers[1]["id"] = "cus_short", "cus_long"
+    load(acme, "customers", customers)
+    for customer, count in (("cus_short", 2), ("cus_long", 19)):
+        load(acme, "charges", [{**copy.deepcopy(template), "id": f"ch_{customer}{i}",
+                                "customer": customer} for i in range(count)])  # fmt: skip
+
+    def queries(customer_id):
+        with CaptureQueriesContext(db) as captured:
+            staff.get(change(Customer.objects.get(stripe_id=customer_id)))
+        return len(captured)
+
+    assert queries("cus_short") == queries("cus_long")
+
+
+# Charges ------------------------------------------------------------------------------------
+
+
+def test_the_charge_list_shows_outcome_risk_card_and_customer(staff, mirror, acme):
+    charge = objects(mirror, "charges")[0]
+    charge["outcome"]["risk_level"] = "elevated"
+    load(acme, "charges", [charge])
+    customer = Customer.objects.get(connection=acme, stripe_id=charge["customer"])
+    response = staff.get(changelist("charge", q=charge["id"]))
+    html = response.content.decode()
+    card = charge["payment_method_details"]["card"]
+    assert f"{card['brand'].title()} •••• {card['last4']}" in html
+    assert charge["outcome"]["type"] in html and charge["outcome"]["risk_level"] in html
+    assert f'href="{change(customer)}"' in html and customer.name in html
+    assert format_amount(charge["amount"], charge["currency"]) in html
+
+
+def test_charges_filter_by_status_date_and_customer(staff, mirror, acme):
+    charges = mirror.objects("charges")
+    failed = {c["id"] for c in charges if c["status"] == "failed"}
+    assert failed and set(listed(staff, "charge", status="failed")) == failed
+
+    week = time.time() - 7 * 86400
+    recent = {c["id"] for c in charges if c["created"] >= week}
+    assert recent and set(listed(staff, "charge", created_within="7d")) == recent
+
+    customer_id = charges[5]["customer"]
+    of_customer = {c["id"] for c in charges if c["customer"] == customer_id}
+    assert set(listed(staff, "charge", q=customer_id)) == of_customer
+    assert listed(staff, "charge", q=charges[5]["id"]) == [charges[5]["id"]]
+
+
+def test_a_card_number_never_exists_here(staff, mirror, acme):
+    names = {f.name for f in Charge._meta.get_fields()}
+    assert not {n for n in names if "number" in n or "cvc" in n}
+    assert {"card_brand", "card_last4"} <= names
+    # Even a row that somehow held one never shows it.
+    charge = objects(mirror, "charges")[0]
+    charge["payment_method_details"]["card"].update(number="4242424242424242", cvc="123")
+    Charge.objects.filter(stripe_id=charge["id"]).update(raw=charge)
+    html = staff.get(change(Charge.objects.get(stripe_id=charge["id"]))).content.decode()
+    assert "4242424242424242" not in html and '"cvc"' not in html
+    assert f"•••• {charge['payment_method_details']['card']['last4']}" in html
+    assert not re.search(r"\b\d{13,19}\b", html)
+
+
+# Subscriptions, invoices, disputes, payouts ---------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["past_due", "unpaid"])
+def test_past_due_and_unpaid_subscriptions_are_one_click_away(staff, mirror, status):
+    expected = {s["id"] for s in mirror.objects("subscriptions") if s["status"] == status}
+    assert expected
+    html = staff.get(changelist("subscription")).content.decode()
+    label = status.replace("_", " ").capitalize()
+    assert f'<a href="?status={status}">{label} · {len(expected)}</a>' in html
+    assert set(listed(staff, "subscription", status=status)) == expected
+
+
+def test_open_invoices_and_those_past_due_are_one_click_away(staff, mirror, acme):
+    invoices = objects(mirror, "invoices")
+    template = next(i for i in invoices if i["status"] == "open")
+    now = int(time.time())
+    late = {**copy.deepcopy(template), "id": "in_late", "due_date": now - 86400}
+    later = {**copy.deepcopy(template), "id": "in_later", "due_date": now + 86400}
+    load(acme, "invoices", [late, later])
+    invoices += [late, later]
+
+    opened = {i["id"] for i in invoices if i["status"] == "open"}
+    assert set(listed(staff, "invoice", status="open")) == opened
+    past_due = {i["id"] for i in invoices if i["status"] == "open" and (i["due_date"] or now) < now}
+    assert past_due == {"in_late"}
+    assert set(listed(staff, "invoice", due="overdue")) == past_due
+    html = staff.get(changelist("invoice")).content.decode()
+    assert f'<a href="?status=open">Open · {len(opened)}</a>' in html
+    assert '<a href="?due=overdue">Open and past due · 1</a>' in html
+
+
+def test_disputes_awaiting_a_response_come_first_by_deadline_and_overdue_shows(staff, mirror):
+    disputes = mirror.objects("disputes")
+    awaiting = sorted(
+        (d for d in disputes if d["status"] in ("needs_response", "warning_needs_response")),
+        key=lambda d: d["evidence_details"]["due_by"],
+    )
+    shown = listed(staff, "dispute")
+    assert shown[: len(awaiting)] == [d["id"] for d in awaiting]
+    assert set(shown) == {d["id"] for d in disputes}
+    overdue = [d for d in awaiting if d["evidence_details"]["due_by"] < time.time()]
+    assert overdue
+    html = staff.get(changelist("dispute")).content.decode()
+    assert html.count("· overdue") == len(overdue)
+    assert set(listed(staff, "dispute", response="overdue")) == {d["id"] for d in overdue}
+
+
+def test_a_payout_page_shows_what_it_paid_out(staff, mirror, acme):
+    payout = next(p for p in mirror.objects("payouts") if p["automatic"])
+    components = [
+        t
+        for t in mirror.objects("balance_transactions")
+        if mirror.payout_of(t["id"]) == payout["id"]
+    ]
+    assert components
+    assert set(listed(staff, "balancetransaction", payout=payout["id"])) == {
+        t["id"] for t in components
+    }
+    # Were Stripe to list the payout's own transaction among them, it is not one of them.
+    BalanceTransaction.objects.filter(source=payout["id"]).update(payout=payout["id"])
+    html = staff.get(change(Payout.objects.get(stripe_id=payout["id"]))).content.decode()
+    net = sum(t["net"] for t in components)
+    assert net == payout["amount"]
+    assert format_amount(net, payout["currency"]) in html
+    assert "Their net adds up to the payout." in html
+    assert f"{len(components)} transactions" in html
+    for t in components:
+        assert t["id"] in html
+
+
+# Links to Stripe ----------------------------------------------------------------------------
+
+
+def test_objects_open_in_the_test_dashboard_in_a_new_tab(staff, mirror, acme):
+    customer = Customer.objects.filter(connection=acme).first()
+    html = staff.get(change(customer)).content.decode()
+    url = f"https://dashboard.stripe.com/test/customers/{customer.stripe_id}"
+    assert f'<a href="{url}" target="_blank" rel="noopener noreferrer"' in html
+    rows = staff.get(changelist("charge")).content.decode()
+    charge = Charge.objects.filter(connection=acme).first()
+    assert f"https://dashboard.stripe.com/test/payments/{charge.stripe_id}" in rows
+    page = staff.get(changelist("charge")).context["cl"].result_list
+    assert rows.count('target="_blank" rel="noopener noreferrer"') == len(page) == 50
+
+
+def test_live_objects_open_in_the_live_dashboard(staff, mirror):
+    live = StripeConnection.objects.create(
+        name="acme-live", key_kind="restricted", mode="live", key_last4="Live"
+    )
+    customer = {**mirror.objects("customers")[0], "id": "cus_live1", "livemode": True}
+    load(live, "customers", [customer])
+    html = staff.get(change(Customer.objects.get(stripe_id="cus_live1"))).content.decode()
+    assert "https://dashboard.stripe.com/customers/cus_live1" in html
+    assert "dashboard.stripe.com/test/" not in html
+
+
+PATHS = {"customers": "customers", "charges": "payments", "payment_intents": "payments",
+         "subscriptions": "subscriptions", "invoices": "invoices", "payouts": "payouts",
+         "products": "products", "prices": "prices", "coupons": "coupons",
+         "promotion_codes": "promotion_codes"}  # fmt: skip
+
+
+def test_each_kind_opens_at_its_dashboard_page(mirror, acme):
+    def url_of(model, **match):
+        return dashboard_url_of(model.objects.filter(connection=acme, **match).first())
+
+    base = "https://dashboard.stripe.com/test/"
+    dispute = Dispute.objects.first()
+    refund = Refund.objects.first()
+    assert url_of(Dispute, pk=dispute.pk) == f"{base}payments/{dispute.charge}"
+    assert url_of(Refund, pk=refund.pk) == f"{base}payments/{refund.charge}"
+    for model in MIRROR_MODELS.values():
+        obj = model.objects.first()
+        if model in (Dispute, Refund, BalanceTransaction, InvoicePayment):
+            continue
+        if model in (SubscriptionItem, InvoiceLineItem):
+            parent = obj.subscription if model is SubscriptionItem else obj.invoice
+            assert dashboard_url_of(obj).endswith(f"/{parent}")
+        else:
+            assert dashboard_url_of(obj) == f"{base}{PATHS[model.resource]}/{obj.stripe_id}"
+    payment = InvoicePayment.objects.first()
+    assert dashboard_url_of(payment) == f"{base}invoices/{payment.invoice}"
+    assert url_of(BalanceTransaction, source__startswith="ch_").startswith(f"{base}payments/ch_")
+    assert url_of(BalanceTransaction, source__startswith="po_").startswith(f"{base}payouts/po_")
+
+
+def test_a_link_by_stripe_id_opens_the_object_or_says_it_is_not_here(staff, mirror, acme):
+    charge = Charge.objects.filter(connection=acme).first()
+    url = reverse("admin:connectors_charge_by_stripe_id", args=[acme.pk, charge.stripe_id])
+    assert staff.get(url).url == change(charge)
+    missing = reverse("admin:connectors_charge_by_stripe_id", args=[acme.pk, "ch_missing"])
+    response = staff.get(missing, follow=True)
+    assert "Not in the mirror (yet): ch_missing." in response.content.decode()
+
+
+# Money --------------------------------------------------------------------------------------
+
+
+def test_amounts_are_formatted_in_their_currency_minor_unit():
+    assert format_amount(123456, "usd") == "1,234.56 USD"
+    assert format_amount(123456, "jpy") == "123,456 JPY"
+    assert format_amount(123456, "kwd") == "123.456 KWD"
+    assert format_amount(5, "eur") == "0.05 EUR"
+    assert format_amount(-2187, "usd") == "-21.87 USD"
+    assert format_amount(-5, "bhd") == "-0.005 BHD"
+    assert format_amount(0, "krw") == "0 KRW"
+    assert format_amount(100, "USD") == "1.00 USD"
+    assert format_amount(None, "usd") == "–"
+    assert format_amount(123456789012, "vnd") == "123,456,789,012 VND"
+
+
+def test_zero_and_three_decimal_currencies_are_stripes():
+    zero = ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
+            "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]  # fmt: skip
+    assert {c: decimals(c) for c in zero} == dict.fromkeys(zero, 0)
+    assert {c: decimals(c) for c in ["bhd", "jod", "kwd", "omr", "tnd"]} == dict.fromkeys(
+        ["bhd", "jod", "kwd", "omr", "tnd"], 3
+    )
+    assert decimals("usd") == decimals("isk") == decimals("") == 2
+
+
+def test_totals_stay_per_currency():
+    assert format_totals({"usd": 150000, "jpy": 5000}) == "5,000 JPY · 1,500.00 USD"
+    assert format_totals({}) == "–"
+
+
+# Cost ---------------------------------------------------------------------------------------
+
+
+def rows_of(account, resource, n):
+    """n mirror rows of `resource`, cycling through the seeded objects with fresh ids."""
+    model = MIRROR_MODELS[resource]
+    seeded = account.objects(resource)
+    for i in range(n):
+        obj = copy.deepcopy(seeded[i % len(seeded)])
+        obj["id"] = f"{obj['id']}_{i}"
+        yield model(raw=obj, observed_at=timezone.now(), **model.values_from(obj))
+
+
+def queries_of(client, page):
+    with CaptureQueriesContext(db) as queries:
+        response = client.get(changelist(page))
+    assert response.status_code == 200
+    return len(queries), len(response.context["cl"].result_list)
+
+
+def test_a_list_page_runs_as_many_queries_for_50_rows_as_for_5(staff, account, acme):
+    for resource in LOADED:
+        model = MIRROR_MODELS[resource]
+        rows = list(rows_of(account, resource, 50))
+        for row in rows:
+            row.connection = acme
+        model.objects.bulk_create(rows[:5])
+        few = queries_of(staff, model._meta.model_name)
+        model.objects.bulk_create(rows[5:])
+        many = queries_of(staff, model._meta.model_name)
+        assert (few[1], many[1]) == (5, 50), resource
+        assert few[0] == many[0], resource
+        if resource == "customers":
+            # The customers that charges, invoices... name, so that their names are shown.
+            load(acme, "customers", objects(account, "customers"))
