@@ -13,6 +13,7 @@ than the network on a large account (see the design's measured facts).
 import logging
 import random
 import re
+import threading
 import time
 
 import stripe
@@ -75,6 +76,7 @@ class Door:
         self.actor = actor
         self.origin = origin
         self.calls = 0  # attempts sent, for whoever counts API calls (a sync run)
+        self._calls_lock = threading.Lock()  # a sync's readers share one door
         self._client = None
 
     # The public reads -------------------------------------------------------------------
@@ -130,7 +132,8 @@ class Door:
 
     def _attempt(self, path, params, attempt):
         wait_for_slot(self.connection.pk, self.connection.mode)
-        self.calls += 1
+        with self._calls_lock:
+            self.calls += 1
         started = time.monotonic()
         try:
             response = self._stripe().raw_request("get", path, **params)

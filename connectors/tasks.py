@@ -42,3 +42,6 @@ def sync_connection(connection_id, full=False, actor_kind="schedule", actor_name
         return {"connection": connection_id, "status": "skipped", "message": "connection deleted"}
     run = run_sync(connection, actor=Actor(actor_kind, actor_name), full=full)
     return run.as_document()
+
+
+from connectors.webhook_tasks import process_webhook_delivery  # noqa: E402, F401

@@ -168,8 +168,14 @@ LUMEN_SYNC_LEASE_SECONDS = envint("LUMEN_SYNC_LEASE_SECONDS", "300")
 # 0: each kind's history in one window (one request per 100 objects, the fewest); N: windows
 # of N days, which cost a request each even when empty.
 LUMEN_SYNC_WINDOW_DAYS = envint("LUMEN_SYNC_WINDOW_DAYS", "0")
+# Readers of a backfill's windows at once (each kind's history is at least one window).
+LUMEN_SYNC_WORKERS = envint("LUMEN_SYNC_WORKERS", "1")
 # Stripe lists events of the last 30 days only; a cursor older than this is not trusted.
 LUMEN_EVENTS_RETENTION_DAYS = envint("LUMEN_EVENTS_RETENTION_DAYS", "29")
+
+# A queue of their own for webhook deliveries, so they never wait behind a long backfill
+# (empty: the default queue).
+LUMEN_WEBHOOK_QUEUE = os.getenv("LUMEN_WEBHOOK_QUEUE", "")
 
 # Shared state for the rate limit across worker processes. Empty: per-process limit.
 REDIS_URL = os.getenv("REDIS_URL", "")

@@ -12,7 +12,7 @@ import requests
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
-from connectors.models import StripeConnection
+from connectors.models import StripeConnection, SyncRun
 from tests.conftest import TEST_KEY, revoke_key
 from tests.worker import ROOT, url_of_test_database
 
@@ -129,4 +129,8 @@ def test_the_demo_serves_a_working_portal(tmp_path):
         process.wait(timeout=30)
     demo = StripeConnection.objects.get(name="demo")
     assert demo.health == "ok"
-    assert AuditEvent.objects.filter(connection_id=demo.pk, method="GET").count() == 17
+    sync = SyncRun.objects.get(connection=demo)
+    assert sync.status == "succeeded" and sync.totals()["created"] > 0
+    # Every call it made is on the audit log: 17 to verify, and the sync's.
+    calls = AuditEvent.objects.filter(connection_id=demo.pk, method="GET").count()
+    assert calls == 17 + sync.api_calls

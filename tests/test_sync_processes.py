@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def acme(emulator, alice, settings):
     settings.LUMEN_SYNC_HISTORY_DAYS = 3650
-    settings.STRIPE_PAGE_SIZE = 5  # many pages: the sync takes long enough to interrupt
+    settings.STRIPE_PAGE_SIZE = 10  # many pages: the sync takes long enough to interrupt
     conn = StripeConnection(name="acme")
     connections.save_key(conn, TEST_KEY, actor=Actor.user(alice))
     return conn
@@ -74,4 +74,13 @@ def test_two_workers_never_sync_one_connection_at_the_same_time(acme, emulator):
     )
     for earlier, later in zip(ran, ran[1:], strict=False):
         assert earlier.finished_at <= later.started_at, "two syncs of one connection overlapped"
+    assert_mirror_equals(emulator.store, acme)
+
+
+def test_several_readers_of_windows_end_exact(acme, emulator, settings):
+    settings.LUMEN_SYNC_WINDOW_DAYS = 60  # a year and a half of history: many windows
+    run = run_sync(acme, actor=Actor.command("tests"), workers=4)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    windows = SyncCheckpoint.objects.filter(connection=acme, resource="charges")
+    assert windows.count() > 5 and not windows.filter(done=False).exists()
     assert_mirror_equals(emulator.store, acme)

@@ -4,9 +4,10 @@ the object it carries is stored with the event's time, so it never overwrites a 
 read later."""
 
 from django.db import transaction
+from django.utils import timezone
 
 from connectors.models import AppliedEvent
-from connectors.models.mirror import MODEL_OF_OBJECT, when
+from connectors.models.mirror import MODEL_OF_OBJECT, id_of, when
 from connectors.sync.upsert import PageResult, lock_mirror, store_objects
 
 
@@ -22,29 +23,45 @@ def complete_invoice_lines(door, invoice):
 
 
 def event_object(event):
-    """(resource, object) of an event, or (None, object) for a kind Lumen does not mirror."""
+    """(model, object) of an event; model is None for a kind Lumen does not mirror."""
     obj = (event.get("data") or {}).get("object") or {}
-    model = MODEL_OF_OBJECT.get(obj.get("object"))
-    if model and event.get("type", "").endswith(".deleted"):
-        obj = {**obj, "deleted": True}
-    return (model.resource if model else None), obj
+    return MODEL_OF_OBJECT.get(obj.get("object")), obj
+
+
+def deletes_its_object(event, obj):
+    # "customer.deleted" deletes a customer; "customer.subscription.deleted" only ends a
+    # subscription, whose object (status canceled) says so itself.
+    return event.get("type") == f"{obj.get('object')}.deleted"
 
 
 def apply_event(connection, event, *, source, door, result=None):
     """Apply one event. Returns False when this event id was applied before."""
     result = result if result is not None else PageResult()
-    resource, obj = event_object(event)
+    model, obj = event_object(event)
     if AppliedEvent.objects.filter(connection=connection, stripe_id=event["id"]).exists():
         return False
-    if resource == "invoices":
-        obj = complete_invoice_lines(door, obj)  # reads happen outside the transaction
+    # Reads happen outside the transaction.
+    if model and model.resource == "invoices":
+        obj = complete_invoice_lines(door, obj)
+    related = []
+    if obj.get("object") == "dispute" and obj.get("charge"):
+        # A dispute changes its charge (`disputed`), and Stripe sends no charge event for it.
+        related = [door.retrieve("charges", id_of(obj["charge"]))]
+        # Read after the event existed, so at least as new as it, whatever the clocks say.
+        related_seen = max(timezone.now(), when(event["created"]))
     with transaction.atomic():
         lock_mirror(connection)
         # Checked again under the lock: a webhook and a poll may carry the same event.
         if AppliedEvent.objects.filter(connection=connection, stripe_id=event["id"]).exists():
             return False
-        if resource:
-            store_objects(connection, resource, [obj], when(event["created"]), result)
+        if model:
+            store_objects(connection, model.resource, [obj], when(event["created"]), result)
+            if related:
+                store_objects(connection, "charges", related, related_seen, result)
+            if deletes_its_object(event, obj):
+                model.objects.filter(connection=connection, stripe_id=obj["id"]).update(
+                    deleted=True
+                )
         AppliedEvent.objects.create(
             connection=connection,
             stripe_id=event["id"],

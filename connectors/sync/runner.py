@@ -8,10 +8,13 @@ than Stripe keeps events falls back to a windowed re-read from the cursor's date
 """
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections as db_connections
+from django.db import reset_queries, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -54,9 +57,10 @@ class SyncLost(Exception):
     """Another process took the connection over (our lease ran out)."""
 
 
-def run_sync(connection, *, actor, full=False, since=None, progress=None):
+def run_sync(connection, *, actor, full=False, since=None, progress=None, workers=None):
     """Run one sync of `connection` and return its SyncRun (status skipped when another
-    sync holds the connection). `progress(run)` is called after every committed page."""
+    sync holds the connection). `progress(run)` is called after every committed page;
+    `workers` readers read the backfill's windows at once (LUMEN_SYNC_WORKERS)."""
     if not lease.claim(connection):
         holder = lease.current_holder(connection)
         return SyncRun.objects.create(
@@ -75,13 +79,16 @@ def run_sync(connection, *, actor, full=False, since=None, progress=None):
         message="Interrupted: its process ended before it finished. The next run resumed it.",
     )
     try:
-        return Sync(connection, actor, progress).run(full=full, since=since)
+        workers = workers or settings.LUMEN_SYNC_WORKERS
+        return Sync(connection, actor, progress, workers).run(full=full, since=since)
     finally:
         lease.release(connection)
 
 
 class Sync:
-    def __init__(self, connection, actor, progress):
+    def __init__(self, connection, actor, progress, workers=1):
+        self.workers = workers
+        self.counting = threading.Lock()
         self.connection = connection
         self.actor = actor
         self.progress = progress or (lambda run: None)
@@ -155,7 +162,10 @@ class Sync:
                 window_start = EPOCH if resource in WHOLE_HISTORY else start
                 edge = start
                 while window_start < end:
-                    window_end = min(edge + width, end)
+                    window_end = edge + width
+                    # The newest window stays open: what is created while the sync reads is
+                    # read too (and again from events; the newest version wins).
+                    window_end = None if window_end >= end else window_end
                     rows.append(
                         SyncCheckpoint(
                             connection=self.connection,
@@ -164,7 +174,7 @@ class Sync:
                             window_end=window_end,
                         )
                     )
-                    window_start = edge = window_end
+                    window_start = edge = window_end or end
             SyncCheckpoint.objects.bulk_create(rows)
 
     def _note_events_cursor(self):
@@ -205,29 +215,40 @@ class Sync:
             .first()
         )
         start = (newest or self.started) - timedelta(days=7)
-        recent = SyncCheckpoint(
-            resource="balance_transactions", window_start=start, window_end=self.started
-        )
+        recent = SyncCheckpoint(resource="balance_transactions", window_start=start)
         self._read_window("balance_transactions", recent, save=False)
 
     # Reading ------------------------------------------------------------------------------
 
     def _read_backfill(self):
-        for resource in BACKFILL_ORDER:
-            windows = SyncCheckpoint.objects.filter(
+        windows = [
+            checkpoint
+            for resource in BACKFILL_ORDER
+            for checkpoint in SyncCheckpoint.objects.filter(
                 connection=self.connection, resource=resource, done=False
             ).order_by("window_start")
+        ]
+        if self.workers <= 1 or len(windows) <= 1:
             for checkpoint in windows:
-                self._read_window(resource, checkpoint)
+                self._read_window(checkpoint.resource, checkpoint)
+            return
+        # Windows are independent: several readers wait on Stripe at once, while the writes
+        # of their pages still take turns (lock_mirror). Iterating the results re-raises the
+        # first failure.
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="sync") as pool:
+            list(pool.map(self._read_window_in_thread, windows))
+
+    def _read_window_in_thread(self, checkpoint):
+        try:
+            self._read_window(checkpoint.resource, checkpoint)
+        finally:
+            db_connections.close_all()  # this thread's own database connection
 
     def _read_window(self, resource, checkpoint, save=True):
-        params = {
-            **LIST_PARAMS.get(resource, {}),
-            "created": {
-                "gte": int(checkpoint.window_start.timestamp()),
-                "lt": int(checkpoint.window_end.timestamp()),
-            },
-        }
+        created = {"gte": int(checkpoint.window_start.timestamp())}
+        if checkpoint.window_end:
+            created["lt"] = int(checkpoint.window_end.timestamp())
+        params = {**LIST_PARAMS.get(resource, {}), "created": created}
         self.run_row.current = resource
         while True:
             if checkpoint.cursor:
@@ -322,6 +343,10 @@ class Sync:
     def _count(self, result):
         """Add a committed page's counts to the run (inside the page's transaction), renew
         the lease, and tell whoever watches."""
+        with self.counting:
+            self._count_page(result)
+
+    def _count_page(self, result):
         counts = self.run_row.counts
         for resource, c in result.counts.items():
             mine = counts.setdefault(resource, {"fetched": 0, "created": 0, "updated": 0})
@@ -332,6 +357,9 @@ class Sync:
         self.run_row.save(update_fields=["counts", "errors", "api_calls", "current"])
         if not lease.renew(self.connection):
             raise SyncLost("Another process took this connection's sync over.")
+        # With DEBUG on, Django keeps the last 9,000 queries, pages of raw JSON included:
+        # gigabytes on a large account. A page's queries are of no use after it.
+        reset_queries()
         self.progress(self.run_row)
 
     def _warn(self, text):

@@ -14,6 +14,8 @@ from audit.recorder import Actor
 from connectors import connections
 from connectors.emulator import DEMO_KEY, EmulatorStore, StripeEmulator, seed_account
 from connectors.models import StripeConnection
+from connectors.sync import run_sync
+from lumen.celery import app as celery_app
 
 DEMO_USER = "demo"
 
@@ -52,6 +54,9 @@ class Command(BaseCommand):
         connection = connection or StripeConnection(name="demo")
         connections.save_key(connection, DEMO_KEY, actor=actor, origin="command:demo")
         result = connections.verify(connection, actor=actor, origin="command:demo")
+        # The demo has no worker: its tasks ("Sync now") run in the web process.
+        celery_app.conf.task_always_eager = True
+        sync = run_sync(connection, actor=actor)
 
         password = secrets.token_urlsafe(12)
         user, _ = User.objects.get_or_create(username=DEMO_USER)
@@ -76,6 +81,7 @@ class Command(BaseCommand):
             "mode": connection.mode,
             "health": connection.health,
             "verified": result.ok,
+            "sync": sync.as_document(),
             "audit_events": AuditEvent.objects.filter(connection_id=connection.pk).count(),
         }
         if options["json"]:
@@ -85,6 +91,8 @@ class Command(BaseCommand):
                 f"Stripe emulator: {emulator.url} (seed {options['seed']})\n"
                 f"Connection 'demo': {connection.account_name} ({connection.mode} mode), "
                 f"{result.message}\n"
+                f"Mirror: {sync.totals()['fetched']:,} objects read in {sync.api_calls} API calls "
+                f"({sync.get_status_display().lower()})\n"
                 f"Audit log: {document['audit_events']} events for this connection\n\n"
                 f"Admin: {url}\n"
                 f"Log in as {DEMO_USER} / {password}\n"

@@ -17,6 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("name", help="the connection's nickname")
         parser.add_argument("--full", action="store_true", help="re-read the whole history")
         parser.add_argument("--since", metavar="DATE", help="read history from DATE (YYYY-MM-DD)")
+        parser.add_argument(
+            "--workers", type=int, help="readers at once (default: LUMEN_SYNC_WORKERS)"
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, name, full=False, since=None, **options):
@@ -34,8 +37,15 @@ class Command(BaseCommand):
             progress = self.log_progress
         elif show:
             progress = self.show_progress
+        if options["workers"] is not None and options["workers"] < 1:
+            raise CommandError("--workers takes a whole number from 1.")
         run = run_sync(
-            connection, actor=Actor.command("sync"), full=full, since=since, progress=progress
+            connection,
+            actor=Actor.command("sync"),
+            full=full,
+            since=since,
+            progress=progress,
+            workers=options["workers"],
         )
         if show:
             self.stderr.write("")
