@@ -28,23 +28,6 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-LISTS = (
-    "products",
-    "prices",
-    "coupons",
-    "promotion_codes",
-    "customers",
-    "subscriptions",
-    "invoices",
-    "invoice_payments",
-    "payment_intents",
-    "charges",
-    "refunds",
-    "disputes",
-    "balance_transactions",
-    "payouts",
-)
-
 
 def build_emulator(charges):
     from connectors.emulator import DEMO_KEY, EmulatorStore, StripeEmulator, seed_account
@@ -62,7 +45,9 @@ def ceiling(url, key):
     session.auth = (key, "")
     objects = calls = 0
     started = time.perf_counter()
-    for name in LISTS:
+    from connectors.sync.runner import BACKFILL_ORDER
+
+    for name in BACKFILL_ORDER:
         params = {"limit": 100, **({"status": "all"} if name == "subscriptions" else {})}
         while True:
             page = session.get(f"{url}/v1/{name}", params=params, timeout=60).json()
@@ -169,6 +154,9 @@ def main():
     )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lumen.settings")
+    import django
+
+    django.setup()
     database = "PostgreSQL" if args.database_url else "SQLite"
 
     small = measure(max(args.charges // 5, 100), args.database_url, "small")

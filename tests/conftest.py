@@ -21,6 +21,12 @@ from connectors.models import StripeConnection
 TEST_KEY = "rk_test_" + "LumenTestsReadOnly" + "q7Z3x9Kp2Vw4" + "Wxyz"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Production's PBKDF2 costs about half a second per user on this machine's cores.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def emulator_server():
     store = EmulatorStore()
