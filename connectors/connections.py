@@ -177,6 +177,7 @@ def account_display_name(account):
     return (
         dashboard.get("display_name")
         or profile.get("name")
+        or account.get("name_from_invoice")
         or account.get("email")
         or account.get("id", "")
     )

@@ -48,8 +48,10 @@ def test_it_saves_a_restricted_key_encrypted_and_verifies_it(staff_client, emula
     conn = StripeConnection.objects.get(name="acme")
     assert (conn.key_kind, conn.mode, conn.health) == ("restricted", "test", "ok")
     assert conn.created_by == alice
-    assert conn.account_id.startswith("acct_")
-    assert conn.account_name
+    # A restricted key cannot read the account: its id comes from Stripe's refusal, its
+    # name from the invoices.
+    assert conn.account_id == emulator.store.account["id"]
+    assert conn.account_name == emulator.store.objects("invoices")[0]["account_name"]
     assert conn.unreadable_resources == {}
     assert "charges" in conn.readable_resources and "payouts" in conn.readable_resources
     assert "Verified" in r.content.decode()
@@ -90,6 +92,8 @@ def test_a_full_secret_key_is_accepted_with_a_warning(staff_client, emulator):
     assert "full secret key" in page and "Charges: Read" in page
     conn = StripeConnection.objects.get()
     assert conn.key_kind == "secret" and conn.masked_key == "sk_test_…Abcd"
+    # A secret key reads the account itself, and its name as the dashboard shows it.
+    assert conn.account_name == emulator.store.account["settings"]["dashboard"]["display_name"]
     assert secret not in page
 
 
