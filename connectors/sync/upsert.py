@@ -82,20 +82,32 @@ def store_objects(connection, resource, objects, observed_at, result=None):
         # A child the new version no longer lists (an item removed by a downgrade, a line
         # dropped from a draft) is gone from Stripe too.
         kept = {c["id"] for c in children if isinstance(c, dict) and "id" in c}
-        child_model.objects.filter(
-            connection=connection, **{f"{parent_field}__in": list(applied)}
-        ).exclude(stripe_id__in=kept).delete()
+        gone = [
+            pk
+            for pk, owner, stripe_id in child_model.objects.filter(
+                **{f"{parent_field}__in": list(applied)}
+            )
+            .order_by()
+            .values_list("pk", "connection_id", "stripe_id")
+            if owner == connection.pk and stripe_id not in kept
+        ]
+        if gone:
+            child_model.objects.filter(pk__in=gone).delete()
     return result
 
 
 def _upsert(connection, model, rows, observed_at, counts):
     """Create new rows, update changed ones that are not newer than this version. Returns
     the ids whose stored version is now this one (created or updated)."""
+    # Looked up by Stripe id alone, and the connection checked here: given both, SQLite
+    # without statistics walks the (connection, created) index, a scan of the whole table
+    # per page that made a large backfill quadratic.
     existing = {
         stripe_id: (pk, seen, raw)
-        for stripe_id, pk, seen, raw in model.objects.filter(
-            connection=connection, stripe_id__in=list(rows)
-        ).values_list("stripe_id", "pk", "observed_at", "raw")
+        for stripe_id, pk, seen, raw, owner in model.objects.filter(stripe_id__in=list(rows))
+        .order_by()
+        .values_list("stripe_id", "pk", "observed_at", "raw", "connection_id")
+        if owner == connection.pk
     }
     to_create, to_update, unchanged = [], [], []
     for stripe_id, (values, obj) in rows.items():
