@@ -29,6 +29,7 @@ from connectors.emulator import (
     seed_account,
     signature_header,
 )
+from tests.test_emulator import get, walk  # the same client helpers
 
 PROJECT = Path(__file__).resolve().parents[1]
 DAY = 86400
@@ -51,23 +52,6 @@ def emulator(store):
 @pytest.fixture
 def changes(emulator):
     return emulator.changes
-
-
-def get(emulator, path, **params):
-    headers = {"Authorization": f"Bearer {DEMO_KEY}"}
-    return requests.get(f"{emulator.url}{path}", params=params, headers=headers, timeout=10)
-
-
-def walk(emulator, path, **params):
-    seen, cursor = [], None
-    while True:
-        page = get(
-            emulator, path, limit=100, **params, **({"starting_after": cursor} if cursor else {})
-        ).json()
-        seen += page["data"]
-        if not page["has_more"]:
-            return seen
-        cursor = page["data"][-1]["id"]
 
 
 def types(events):

@@ -50,6 +50,7 @@ LIST_PARAMS = {"subscriptions": {"status": "all"}}
 # three years ago may still be billing); money movements only for the history asked.
 WHOLE_HISTORY = {"products", "prices", "coupons", "promotion_codes", "customers", "subscriptions"}
 EVENTS = "events"
+PAGE = 100  # events applied (and the cursor moved) this many at a time
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -274,13 +275,18 @@ class Sync:
     def _read_events(self):
         checkpoint = SyncCheckpoint.objects.get(connection=self.connection, resource=EVENTS)
         self.run_row.current = EVENTS
+        if not checkpoint.cursor:
+            # No event existed when the backfill began, so every event since is new; a list
+            # filtered by time comes newest first, so all of it is read before any is applied.
+            since = {"gte": int(checkpoint.window_end.timestamp())}
+            backlog = list(self.door.iter_list(EVENTS, created=since))
+            for end in range(len(backlog), 0, -PAGE):
+                self._apply_events(checkpoint, backlog[max(end - PAGE, 0) : end])
+            if not checkpoint.cursor:
+                return
         while True:
-            if checkpoint.cursor:
-                params = {"ending_before": checkpoint.cursor}
-            else:  # no event existed when the backfill began
-                params = {"created": {"gte": int(checkpoint.window_end.timestamp())}}
             try:
-                page = self.door.list_page(EVENTS, **params)
+                page = self.door.list_page(EVENTS, ending_before=checkpoint.cursor)
             except StripeRequestFailed as e:
                 if e.http_status not in (400, 404):
                     raise
@@ -288,23 +294,24 @@ class Sync:
                 self._warn(f"The events cursor is no longer known to Stripe ({e}).")
                 SyncCheckpoint.objects.filter(pk=checkpoint.pk).update(window_end=EPOCH)
                 return
-            events = page["data"]
-            if not events:
+            if page["data"]:
+                self._apply_events(checkpoint, page["data"])
+            if not page["data"] or not page.get("has_more"):
                 return
-            result = PageResult()
-            # A page holds the events just after the cursor, newest first: apply oldest first.
-            for event in reversed(events):
-                resource = (event.get("data") or {}).get("object", {}).get("object")
-                apply_event(self.connection, event, source="events", door=self.door, result=result)
-                if resource == "payout":
-                    self.touched_payouts.add(event["data"]["object"]["id"])
-            with transaction.atomic():
-                checkpoint.cursor = events[0]["id"]
-                checkpoint.window_end = when(events[0]["created"])
-                checkpoint.save()
-                self._count(result)
-            if not page.get("has_more"):
-                return
+
+    def _apply_events(self, checkpoint, events):
+        """Apply events (newest first, all newer than the cursor) oldest first, then move the
+        cursor to the newest of them."""
+        result = PageResult()
+        for event in reversed(events):
+            apply_event(self.connection, event, source="events", door=self.door, result=result)
+            if (event.get("data") or {}).get("object", {}).get("object") == "payout":
+                self.touched_payouts.add(event["data"]["object"]["id"])
+        with transaction.atomic():
+            checkpoint.cursor = events[0]["id"]
+            checkpoint.window_end = when(events[0]["created"])
+            checkpoint.save()
+            self._count(result)
 
     def _read_payout_components(self):
         """Which balance transactions each automatic payout paid out: Stripe says so only
