@@ -15,18 +15,14 @@ import json
 from datetime import UTC
 
 from audit.models import AuditEvent
+from lumen.spreadsheet import FORMULA_START, text_cell
 
 # Every field: those the hash chain covers, and the hash, so an export can be checked.
 COLUMNS = ("id", *AuditEvent.CHAINED_FIELDS, "chain_hash")
 
 CHUNK_SIZE = 2000
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 _as_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
-
-def text_cell(value):
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def time_cell(value):

@@ -8,6 +8,7 @@ Production (DEBUG=False) refuses to start unless its secrets come from the envir
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 from cryptography.fernet import Fernet
@@ -146,7 +147,15 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Report periods are calendar dates in this time zone (an IANA name such as Europe/Berlin).
 LUMEN_REPORT_TIMEZONE = os.getenv("LUMEN_REPORT_TIMEZONE", "UTC")
+try:
+    ZoneInfo(LUMEN_REPORT_TIMEZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"LUMEN_REPORT_TIMEZONE must be a time zone name such as Europe/Berlin, "
+        f"not {LUMEN_REPORT_TIMEZONE!r}"
+    ) from None
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.getenv("STATIC_ROOT", BASE_DIR / "static"))

@@ -16,6 +16,8 @@ from connectors import connections
 from connectors.emulator import DEMO_KEY, EmulatorStore, Faults, StripeEmulator, seed_account
 from connectors.models import StripeConnection
 
+pytest_plugins = ["tests.accounts"]
+
 # A restricted test-mode key the emulator knows, used by most tests. Tests that look for the
 # key where it must not be search for this exact string.
 TEST_KEY = "rk_test_" + "LumenTestsReadOnly" + "q7Z3x9Kp2Vw4" + "Wxyz"

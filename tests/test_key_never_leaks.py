@@ -17,6 +17,7 @@ from audit.recorder import Actor
 from connectors.door import Door, DoorError
 from connectors.emulator import Faults
 from connectors.models import StripeConnection
+from reports.models import ReportRun
 from tests.conftest import TEST_KEY, grant_key, revoke_key
 
 ROTATED_KEY = "rk_test_" + "SecondKeyNeverToLeak00" + "R0t8"
@@ -58,6 +59,13 @@ def test_the_key_appears_nowhere_after_a_full_run(
     call_command("connect", "acme", "--key-env", "NEW_STRIPE_KEY", "--json", stdout=out)
     seen.append(out.getvalue())
 
+    # Reports, the first syncing the mirror through the door on the way.
+    for kind, first in (("revenue", "--sync-first"), ("mrr", ""), ("disputes", ""),
+                        ("payouts", "")):  # fmt: skip
+        out = io.StringIO()
+        call_command("report", kind, "acme", *filter(None, [first]), stdout=out)
+        seen.append(out.getvalue())
+
     # Every kind of failure the door knows.
     conn.refresh_from_db()
     door = Door(conn, actor=Actor.user(alice), origin="tests")
@@ -87,6 +95,11 @@ def test_the_key_appears_nowhere_after_a_full_run(
         reverse("admin:connectors_stripeconnection_change", args=[conn.pk]),
         reverse("admin:audit_auditevent_changelist"),
         reverse("admin:audit_auditevent_export_csv"),
+        reverse("admin:reports_reportrun_changelist"),
+    ]
+    pages += [
+        reverse("admin:reports_reportrun_change", args=[pk])
+        for pk in ReportRun.objects.values_list("pk", flat=True)
     ]
     pages += [
         reverse("admin:audit_auditevent_change", args=[pk])

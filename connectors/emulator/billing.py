@@ -14,12 +14,15 @@ from .ledger import attempt_times
 
 SYMBOLS = {"usd": "$", "eur": "€", "jpy": "¥"}
 ZERO_DECIMAL = {"jpy"}
+THREE_DECIMAL = {"kwd"}
 
 
 def money(amount, currency):
     symbol = SYMBOLS.get(currency, currency.upper() + " ")
     if currency in ZERO_DECIMAL:
         return f"{symbol}{amount:,}"
+    if currency in THREE_DECIMAL:
+        return f"{symbol}{amount / 1000:,.3f}"
     return f"{symbol}{amount / 100:,.2f}"
 
 
@@ -236,11 +239,20 @@ class Billing:
 
     def one_off(self, customer, card, price, quantity, created, voided_at=None):
         """An invoice for a one-time price, outside any subscription."""
-        amount = price["unit_amount"] * quantity
-        line = self._line(None, None, None, price, amount, (created, created), quantity=quantity)
+        return self.one_off_items(customer, card, [(price, quantity)], created, voided_at)
+
+    def one_off_items(self, customer, card, items, created, voided_at=None):
+        """An invoice for one-time prices, [(price, quantity), ...], outside any subscription."""
+        lines = [
+            self._line(
+                None, None, None, price, price["unit_amount"] * quantity, (created, created),
+                quantity=quantity,
+            )
+            for price, quantity in items
+        ]  # fmt: skip
         outcome = ("void", voided_at) if voided_at else "pay"
         return self._invoice(
-            customer, card, created, [line], "manual", None, outcome, (created, created)
+            customer, card, created, lines, "manual", None, outcome, (created, created)
         )
 
     # Pieces

@@ -17,10 +17,11 @@ from .ids import ALPHABET, DAY, ID_LENGTHS, IdMaker, add_business_days, day_star
 from .shapes_account import balance_object, event_object
 
 # Where each presentment currency settles, and at what rate: EUR card payments settle in
-# USD (a conversion, with an exchange_rate on the balance transaction), JPY settles in JPY.
-SETTLEMENT = {"usd": "usd", "eur": "usd", "jpy": "jpy"}
+# USD (a conversion, with an exchange_rate on the balance transaction), JPY and KWD (three
+# decimals: 1 KWD is 1000 fils) settle in themselves.
+SETTLEMENT = {"usd": "usd", "eur": "usd", "jpy": "jpy", "kwd": "kwd"}
 EUR_USD = 1.0842
-DISPUTE_FEE = {"usd": 1500, "jpy": 2000}
+DISPUTE_FEE = {"usd": 1500, "jpy": 2000, "kwd": 5000}
 
 
 def _rounded(value: float) -> int:

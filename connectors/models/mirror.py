@@ -481,6 +481,24 @@ class Dispute(MirrorObject):
         }
 
 
+# A balance transaction's fee_details by type (Stripe's four documented types), summed into
+# a column each so that a fee breakdown is a SUM, not a walk through JSON. A type Stripe adds
+# later lands in fee_other, which reports name in their warnings.
+FEE_COLUMNS = {
+    "stripe_fee": "fee_stripe",
+    "application_fee": "fee_application",
+    "payment_method_passthrough_fee": "fee_passthrough",
+    "tax": "fee_tax",
+}
+
+
+def fee_columns(fee_details):
+    fees = dict.fromkeys([*FEE_COLUMNS.values(), "fee_other"], 0)
+    for detail in fee_details or []:
+        fees[FEE_COLUMNS.get(detail.get("type"), "fee_other")] += int(detail["amount"])
+    return fees
+
+
 class BalanceTransaction(MirrorObject):
     resource, object_name = "balance_transactions", "balance_transaction"
     type = models.CharField(max_length=64, blank=True)
@@ -489,6 +507,11 @@ class BalanceTransaction(MirrorObject):
     currency = models.CharField(max_length=3)
     amount = models.BigIntegerField()
     fee = models.BigIntegerField(default=0)
+    fee_stripe = models.BigIntegerField(default=0)
+    fee_application = models.BigIntegerField(default=0)
+    fee_passthrough = models.BigIntegerField(default=0)
+    fee_tax = models.BigIntegerField(default=0)
+    fee_other = models.BigIntegerField(default=0)
     net = models.BigIntegerField()
     source = models.CharField(max_length=255, blank=True, db_index=True)
     available_on = models.DateTimeField(null=True, blank=True)
@@ -507,6 +530,7 @@ class BalanceTransaction(MirrorObject):
             "currency": o["currency"],
             "amount": int(o["amount"]),
             "fee": int(o.get("fee") or 0),
+            **fee_columns(o.get("fee_details")),
             "net": int(o["net"]),
             "source": id_of(o.get("source")),
             "available_on": when(o.get("available_on")),

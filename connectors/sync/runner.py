@@ -48,7 +48,19 @@ BACKFILL_ORDER = (
 LIST_PARAMS = {"subscriptions": {"status": "all"}}
 # What describes the account's present state is read whatever its age (a subscription from
 # three years ago may still be billing); money movements only for the history asked.
-WHOLE_HISTORY = {"products", "prices", "coupons", "promotion_codes", "customers", "subscriptions"}
+# Invoices are read whatever their age too: MRR at a month's start is set by the latest
+# invoice of each subscription, which for a plan billed every year (or three) is older than
+# any history window, and telling a new customer from a returning one looks 12 months
+# further back than the months shown.
+WHOLE_HISTORY = {
+    "products",
+    "prices",
+    "coupons",
+    "promotion_codes",
+    "customers",
+    "subscriptions",
+    "invoices",
+}
 EVENTS = "events"
 PAGE = 100  # events applied (and the cursor moved) this many at a time
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,0 +1,73 @@
+"""Writing and reading the records behind each figure of a run.
+
+A report kind describes its figures as SQL: common table expressions that end in one named
+`entries(line, figure, record, amount)`, a row per record and figure it adds to. `write()`
+turns them into ReportCitation rows inside the database, CHUNK records to a row, and
+`figures()` sums those rows back into the document's figures. Nothing here walks the records
+in Python, so a run over millions of charges costs the database's time, not Python's memory.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from reports import sql
+from reports.models import ReportCitation
+
+WARNINGS = "warnings"  # the line under which a kind cites the records each warning is about
+
+
+@dataclass(frozen=True)
+class Figure:
+    count: int
+    total: int
+
+
+def write(run_id, ctes, params):
+    """Run the kind's `ctes` (ending in `entries`) and store its citations for run_id."""
+    # Only the kind's own SQL and the model's constants are formatted in; values are params.
+    template = f"""
+        WITH {ctes},
+        numbered AS (
+            SELECT line, figure, record, amount,
+                   (ROW_NUMBER() OVER (PARTITION BY line, figure ORDER BY record) - 1)
+                       / {ReportCitation.CHUNK} AS chunk
+            FROM entries
+        )
+        INSERT INTO {{citation}} (run_id, line, figure, chunk, count, total, entries)
+        SELECT %(run)s, line, figure, chunk, COUNT(*), CAST(SUM(amount) AS BIGINT),
+               {sql.string_agg("record || ':' || CAST(amount AS TEXT)")}
+        FROM numbered
+        GROUP BY line, figure, chunk
+    """  # noqa: S608
+    sql.execute(sql.render(template), {**params, "run": run_id})
+
+
+def figures(run_id):
+    """{(line, figure): Figure(count, total)} of a run."""
+    rows = (
+        ReportCitation.objects.filter(run_id=run_id)
+        .values_list("line", "figure", "count", "total")
+        .order_by()
+    )
+    sums = defaultdict(lambda: [0, 0])
+    for line, figure, count, total in rows.iterator(chunk_size=2000):
+        sums[(line, figure)][0] += count
+        sums[(line, figure)][1] += total
+    return {key: Figure(count, total) for key, (count, total) in sums.items()}
+
+
+def records(run_id, line, figure, limit=None):
+    """[(stripe id, amount), ...] behind one figure, in id order; `limit` stops early."""
+    found = []
+    chunks = ReportCitation.objects.filter(run_id=run_id, line=line, figure=figure).order_by(
+        "chunk"
+    )
+    for chunk in chunks.iterator(chunk_size=1):
+        found.extend(sorted(chunk.pairs()))
+        if limit is not None and len(found) >= limit:
+            return found[:limit]
+    return found
+
+
+def clear(run_id):
+    ReportCitation.objects.filter(run_id=run_id).delete()

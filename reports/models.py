@@ -1,0 +1,141 @@
+"""A report run (what was asked, by whom, how it went, the document it produced) and the
+citations behind each figure of that document.
+
+Citations are stored compactly: one row per (run, line, figure, chunk) whose `entries` holds
+up to CHUNK records as "id:amount" pairs, written by the database itself (INSERT ... SELECT)
+so that a run over a million charges never holds their ids in Python. The figures of the
+document are the sums of these rows, so a figure and the records behind it cannot disagree.
+"""
+
+import json
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ReportRun(models.Model):
+    class Kind(models.TextChoices):
+        REVENUE = "revenue", "Revenue by product"
+        MRR = "mrr", "MRR movements"
+        DISPUTES = "disputes", "Open disputes"
+        PAYOUTS = "payouts", "Balance and payouts"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Requester(models.TextChoices):
+        USER = "user", "Staff user"
+        SCHEDULE = "schedule", "Schedule"
+        COMMAND = "command", "Command line"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    connection = models.ForeignKey(
+        "connectors.StripeConnection", on_delete=models.CASCADE, related_name="report_runs"
+    )
+    # As asked ({"from": "2026-10-01", "to": "2026-10-31"}, {"months": 6}, {"days": 30}
+    # or {}), so that running it again repeats the question with fresh data.
+    parameters = models.JSONField(default=dict, blank=True)
+    sync_first = models.BooleanField(
+        default=False, help_text="Bring the mirror up to date before computing."
+    )
+    # Who asked: a staff user, a schedule (by name) or the command line. Read by the task
+    # from this row, never from the task's arguments, so a queued message cannot forge it.
+    requester_kind = models.CharField(max_length=16, choices=Requester.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    requester_name = models.CharField(max_length=150, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The process computing it ("host:pid"): a run left running by a process that died is
+    # taken over by the next attempt (see reports.runner.claim).
+    worker = models.CharField(max_length=255, blank=True)
+    sync_run = models.ForeignKey(
+        "connectors.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The period it covered, resolved from the parameters when it ran.
+    period_from = models.DateField(null=True, blank=True)
+    period_to = models.DateField(null=True, blank=True)
+    data_as_of = models.DateTimeField(null=True, blank=True)
+    # The document as JSON text, exactly as produced (PostgreSQL's jsonb would reorder its
+    # keys): the command, downloads and pages all serve these very bytes.
+    result = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["connection", "kind", "-id"], name="reportrun_conn_kind_id"),
+            models.Index(fields=["status", "-id"], name="reportrun_status_id"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} of {self.connection}"
+
+    @property
+    def requester(self):
+        """Who asked, as people read it: "alice", "schedule Monday revenue", "command"."""
+        if self.requester_kind == self.Requester.USER:
+            return self.requested_by.get_username() if self.requested_by else "(deleted user)"
+        if self.requester_kind == self.Requester.SCHEDULE:
+            return f"schedule {self.requester_name}"
+        return f"command {self.requester_name}".strip()
+
+    @property
+    def document(self):
+        """The result as a dict (None until the run has succeeded)."""
+        return json.loads(self.result) if self.result else None
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+
+class ReportCitation(models.Model):
+    """The records behind one figure of a run's document (or part of them: a figure citing
+    more than CHUNK records has several rows). `line` names where the figure sits in the
+    document ("currencies/usd", "currencies/usd/products/prod_1", "months/2026-06/usd",
+    "payouts/po_1/components/charge", "warnings"); `figure` names it ("gross", "new", "net";
+    for warnings, the warning's code). `entries` is "id:amount,id:amount,..." where amount
+    is what that record contributed to the figure."""
+
+    CHUNK = 5000
+
+    run = models.ForeignKey(ReportRun, on_delete=models.CASCADE, related_name="citations")
+    line = models.CharField(max_length=255)
+    figure = models.CharField(max_length=64)
+    chunk = models.PositiveIntegerField(default=0)
+    count = models.PositiveIntegerField()
+    total = models.BigIntegerField()
+    entries = models.TextField()
+
+    class Meta:
+        ordering = ["run", "line", "figure", "chunk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "line", "figure", "chunk"], name="reportcitation_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.line} {self.figure} #{self.chunk}"
+
+    def pairs(self):
+        """[(stripe id, amount), ...] of this chunk."""
+        if not self.entries:
+            return []
+        return [(i, int(a)) for i, _, a in (e.rpartition(":") for e in self.entries.split(","))]

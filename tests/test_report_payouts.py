@@ -1,0 +1,85 @@
+"""The payouts report: the balance, each payout of the period and what it is made of, and
+the fees by type. Fees in the emulator: 2.9% + 30 cents a charge, 15.00 a dispute; funds of a
+charge are available two days after the day it was made."""
+
+import pytest
+
+from connectors.emulator.shapes_funds import fee_detail
+from tests.accounts import Account, at, report
+
+pytestmark = pytest.mark.django_db
+
+
+def test_payouts_reconciled_not_reconciled_and_manual(mirror):
+    a = Account()
+    ada = a.customer("Ada")
+    first = a.pay(ada, 10000, at(2026, 10, 1))  # fee 320
+    second = a.pay(ada, 20000, at(2026, 10, 2))  # fee 610
+    third = a.pay(ada, 5000, at(2026, 10, 3))  # fee 175, and 46 of tax on the fee (below)
+    a.refund(second, 2000, at(2026, 10, 4))
+    a.dispute(first, at(2026, 10, 5), "needs_response")  # -10000, and a 1500 fee
+    a.pay(ada, 8000, at(2026, 10, 12))  # fee 262
+    a.pay(ada, 3000, at(2026, 10, 19))  # fee 117
+    a.pay(ada, 1000, at(2026, 11, 2))  # fee 59, paid out in November
+    a.pay(ada, 4000, at(2026, 11, 20))  # fee 146: available on the 22nd at 00:00
+    a.pay(ada, 6000, at(2026, 11, 22, 8))  # fee 204: pending until the 24th
+    taxed = next(t for t in a.ledger.objects if t["id"] == third["balance_transaction"])
+    taxed["fee_details"].append(fee_detail(46, "usd", "Tax on Stripe fees", type="tax"))
+    taxed["fee"] += 46
+    taxed["net"] -= 46
+
+    # Fridays at 17:00; each arrives two business days later (Tuesday).
+    reconciled = a.payout(at(2026, 10, 9, 17))
+    short = a.payout(at(2026, 10, 16, 17))
+    manual = a.payout(at(2026, 10, 23, 17), automatic=False)
+    november = a.payout(at(2026, 11, 6, 17))
+    # Stripe says this payout is 1.00 more than the transactions it lists for it.
+    short["amount"] += 100
+
+    doc = report(mirror(a), "payouts", date_from="2026-10-01", date_to="2026-10-31")
+
+    assert doc["balance"] == {"available": {"usd": 4000 - 146}, "pending": {"usd": 6000 - 204}}
+    assert [p["id"] for p in doc["payouts"]] == [reconciled["id"], short["id"], manual["id"]]
+    assert november["id"] not in str(doc)
+    first_net = (10000 - 320) + (20000 - 610) + (5000 - 221) - 2000 - 11500
+    assert doc["payouts"][0] == {
+        "id": reconciled["id"], "amount": first_net, "currency": "usd",
+        "arrival_date": "2026-10-13", "status": "paid", "automatic": True,
+        "reconcilable": True, "reconciled": True, "difference": 0,
+        "components": {
+            "charge": {"count": 3, "amount": 35000, "fee": 320 + 610 + 221,
+                       "net": 35000 - 320 - 610 - 221},
+            "dispute": {"count": 1, "amount": -10000, "fee": 1500, "net": -11500},
+            "refund": {"count": 1, "amount": -2000, "fee": 0, "net": -2000},
+        },
+    }  # fmt: skip
+    assert doc["payouts"][1] == {
+        "id": short["id"], "amount": 8000 - 262 + 100, "currency": "usd",
+        "arrival_date": "2026-10-20", "status": "paid", "automatic": True,
+        "reconcilable": True, "reconciled": False, "difference": 100,
+        "components": {"charge": {"count": 1, "amount": 8000, "fee": 262, "net": 7738}},
+    }  # fmt: skip
+    assert doc["payouts"][2] == {
+        "id": manual["id"], "amount": 3000 - 117, "currency": "usd",
+        "arrival_date": "2026-10-27", "status": "paid", "automatic": False,
+        "reconcilable": False, "reconciled": None, "difference": None, "components": {},
+    }  # fmt: skip
+    assert doc["fee_breakdown"] == {"usd": {"stripe_fee": 320 + 610 + 175 + 1500 + 262,
+                                            "tax": 46}}  # fmt: skip
+    assert doc["warnings"] == []
+    assert (doc["from"], doc["to"]) == ("2026-10-01", "2026-10-31")
+
+
+def test_payouts_in_yen_and_dinars_keep_their_currency(mirror):
+    a = Account()
+    kenji, amal = a.customer("Kenji", currency="jpy"), a.customer("Amal", currency="kwd")
+    a.pay(kenji, 15000, at(2026, 10, 1))  # 3.6%: fee 540
+    a.pay(amal, 12345, at(2026, 10, 1))  # fee 358 + 30 = 388
+    yen = a.payout(at(2026, 10, 9, 17), currency="jpy")
+    dinars = a.payout(at(2026, 10, 9, 17), currency="kwd")
+
+    doc = report(mirror(a), "payouts", date_from="2026-10-01", date_to="2026-10-31")
+
+    amounts = {p["id"]: (p["amount"], p["currency"], p["reconciled"]) for p in doc["payouts"]}
+    assert amounts == {yen["id"]: (14460, "jpy", True), dinars["id"]: (11957, "kwd", True)}
+    assert doc["fee_breakdown"] == {"jpy": {"stripe_fee": 540}, "kwd": {"stripe_fee": 388}}
