@@ -26,7 +26,7 @@ import random
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -147,14 +147,14 @@ class Builder:
                          period_start=period, period_end=following)  # fmt: skip
                 if invoice_charges < self.charges_wanted:
                     self.charge(customer, currency, total, period + timedelta(hours=1),
-                                f"pi{invoice[2:]}")  # fmt: skip
+                                f"pi{invoice[2:]}", invoice)  # fmt: skip
                     invoice_charges += 1
                 period = following
         for _ in range(self.charges_wanted - invoice_charges):
             c = rng.randrange(customers)
             created = now - timedelta(seconds=rng.randrange(365 * 86400))
             self.charge(f"cus_{c:08d}", "usd" if c % 5 else "eur",
-                        rng.choice((900, 2500, 4900, 9900, 25000)), created, "")  # fmt: skip
+                        rng.choice((900, 2500, 4900, 9900, 25000)), created, "", "")  # fmt: skip
         self.write_payouts()
         self.flush()
         self.analyze()
@@ -172,14 +172,15 @@ class Builder:
                  invoice=invoice, payment_intent=f"pi{invoice[2:]}", status=status,
                  currency=currency, amount_paid=total, amount_requested=total)  # fmt: skip
 
-    def charge(self, customer, currency, amount, created, intent):
+    def charge(self, customer, currency, amount, created, intent, invoice):
         from connectors.models import Charge, Dispute, Refund
 
         rng = self.rng
         charge, txn = self.next_id("ch"), self.next_id("txn")
         self.row(Charge, stripe_id=charge, created=created, customer=customer,
-                 payment_intent=intent, balance_transaction=txn, status="succeeded",
-                 currency=currency, amount=amount, amount_captured=amount, captured=True)  # fmt: skip
+                 payment_intent=intent, invoice=invoice, balance_transaction=txn,
+                 status="succeeded", currency=currency, amount=amount, amount_captured=amount,
+                 captured=True)  # fmt: skip
         fee = int(amount * 0.029 + 0.5) + 30
         self.transaction(txn, created, "charge", "charge", currency, amount, fee, charge)
         if rng.random() < 0.02:
@@ -268,17 +269,21 @@ def write(db, model, connection_id, now, rows):
     names = ", ".join(db.ops.quote_name(c) for c in columns)
     if db.vendor == "postgresql":
         db.ensure_connection()
-        with db.connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for t in tuples:
-                    copy.write_row(t)
+        with (
+            db.connection.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+        ):
+            for t in tuples:
+                copy.write_row(t)
         db.connection.commit() if not db.connection.autocommit else None
     else:
         # The driver's own cursor: Django's (with DEBUG on) would keep every row as a query.
+        # One transaction: Django keeps SQLite in autocommit, a commit (and fsync) a row.
         db.ensure_connection()
         marks = ", ".join(["?"] * len(columns))
+        db.connection.execute("BEGIN")
         db.connection.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", tuples)
-        db.connection.commit()
+        db.connection.execute("COMMIT")
 
 
 # The floors: hand-written SQL of the same sums, no citations, no document -----------------
@@ -286,39 +291,42 @@ def write(db, model, connection_id, now, rows):
 FLOORS = {
     "revenue": """
         WITH moves AS (
-            SELECT 'gross' AS kind, stripe_id AS charge, currency, amount_captured AS amount,
-                   payment_intent FROM {charge}
+            SELECT 'gross' AS kind, currency, amount_captured AS amount, invoice,
+                   balance_transaction AS txn
+            FROM {charge}
             WHERE connection_id = %(conn)s AND created >= %(start)s AND created < %(end)s
               AND status = 'succeeded' AND amount_captured > 0
             UNION ALL
-            SELECT 'refunded', r.charge, r.currency, r.amount, c.payment_intent FROM {refund} r
+            SELECT 'refunded', r.currency, r.amount, c.invoice, '' FROM {refund} r
             LEFT JOIN {charge} c ON c.connection_id = r.connection_id AND c.stripe_id = r.charge
             WHERE r.connection_id = %(conn)s AND r.created >= %(start)s AND r.created < %(end)s
               AND r.status IN ('succeeded', 'pending')
             UNION ALL
-            SELECT 'disputed', d.charge, d.currency, d.amount, c.payment_intent FROM {dispute} d
+            SELECT 'disputed', d.currency, d.amount, c.invoice, '' FROM {dispute} d
             LEFT JOIN {charge} c ON c.connection_id = d.connection_id AND c.stripe_id = d.charge
             WHERE d.connection_id = %(conn)s AND d.created >= %(start)s AND d.created < %(end)s
               AND d.status IN ('needs_response', 'under_review', 'lost')
         ),
         weights AS (
-            SELECT p.payment_intent, l.product,
-                   CAST(SUM(l.amount - l.discount_amount) AS BIGINT) AS weight
-            FROM {invoice_payment} p
-            JOIN {invoice_line} l ON l.connection_id = p.connection_id AND l.invoice = p.invoice
-            WHERE p.connection_id = %(conn)s GROUP BY p.payment_intent, l.product
+            SELECT l.invoice, l.product, CAST(SUM(l.amount - l.discount_amount) AS BIGINT) AS weight
+            FROM {invoice_line} l
+            WHERE l.connection_id = %(conn)s GROUP BY l.invoice, l.product
         ),
         totals AS (
-            SELECT payment_intent, CAST(SUM(weight) AS BIGINT) AS total FROM weights
-            GROUP BY payment_intent
+            SELECT invoice, CAST(SUM(weight) AS BIGINT) AS total FROM weights GROUP BY invoice
         )
         SELECT m.kind, m.currency, w.product,
                SUM(CASE WHEN w.product IS NULL THEN m.amount
                         ELSE m.amount * w.weight / t.total END)
         FROM moves m
-        LEFT JOIN weights w ON w.payment_intent = m.payment_intent AND m.payment_intent <> ''
-        LEFT JOIN totals t ON t.payment_intent = w.payment_intent
+        LEFT JOIN weights w ON w.invoice = m.invoice
+        LEFT JOIN totals t ON t.invoice = m.invoice
         GROUP BY m.kind, m.currency, w.product
+        UNION ALL
+        SELECT 'fees', t.currency, NULL, SUM(t.fee)
+        FROM moves m JOIN {balance_transaction} t
+          ON t.connection_id = %(conn)s AND t.stripe_id = m.txn
+        GROUP BY t.currency
     """,
     "mrr": """
         WITH instants(idx, at) AS (VALUES {instants}),
@@ -352,10 +360,17 @@ FLOORS = {
         GROUP BY t.idx, sp.currency
     """,
     "disputes": """
-        SELECT reason, currency, COUNT(*), SUM(amount) FROM {dispute}
+        SELECT reason, currency, COUNT(*), SUM(amount), NULL, NULL, NULL, NULL, NULL, NULL
+        FROM {dispute}
         WHERE connection_id = %(conn)s AND status IN ('warning_needs_response',
               'needs_response', 'warning_under_review', 'under_review')
         GROUP BY reason, currency
+        UNION ALL
+        SELECT stripe_id, charge, reason, status, amount, currency, due_by, has_evidence,
+               submission_count, NULL
+        FROM {dispute}
+        WHERE connection_id = %(conn)s AND status IN ('warning_needs_response',
+              'needs_response', 'warning_under_review', 'under_review')
     """,
     "payouts": """
         SELECT t.payout, t.reporting_category, COUNT(*), SUM(t.amount), SUM(t.fee), SUM(t.net),
@@ -418,8 +433,12 @@ def child(what, kind):
     if what == "idle":
         result = {}
     elif what == "floor":
+        from django.db import transaction
+
         query, params = floor(kind, connection)
-        rows = sql.fetchall(query, params)
+        with transaction.atomic():
+            sql.tune()  # the settings a report's transaction runs with
+            rows = sql.fetchall(query, params)
         result = {"rows": len(rows)}
     else:
         parameters = periods_of(kind)
@@ -429,7 +448,18 @@ def child(what, kind):
         if run.status != "succeeded":
             raise SystemExit(f"the {kind} report failed: {run.error}")
         result = {"citations": run.citations.count(), "bytes": len(run.result)}
-    print(json.dumps({**result, "seconds": time.perf_counter() - started}))
+    seconds = time.perf_counter() - started
+    print(json.dumps({**result, "seconds": seconds, "peak_mb": peak_mb()}))
+
+
+def peak_mb():
+    """This process's peak resident memory since it started running this program. (The
+    parent's rusage would count the moment between fork and exec, when the child is still a
+    copy of the parent, and report the parent's size.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("no VmHWM in /proc/self/status: peak memory needs Linux")
 
 
 def periods_of(kind):
@@ -444,14 +474,10 @@ def measure(what, kind=""):
         stdout=subprocess.PIPE,
         env=os.environ.copy(),
     )
-    out = process.stdout.read()
-    process.stdout.close()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    out, _ = process.communicate()
+    if process.returncode != 0:
         raise SystemExit(f"the {what} of {kind} failed")
-    result = json.loads(out)
-    result["peak_mb"] = usage.ru_maxrss / 1024
-    return result
+    return json.loads(out)
 
 
 def best(what, kind, repeat):
@@ -491,7 +517,7 @@ def bench_size(charges, repeat):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--charges", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
     args = parser.parse_args()

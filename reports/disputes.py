@@ -47,7 +47,7 @@ def urgency(status, due_by, now):
 
 
 def disputes(connection, period, now, run_id):
-    citations.write(run_id, sql.render(CTES), {"conn": connection.pk})
+    citations.write(run_id, sql.render(CTES), {"conn": connection.pk}, hashed=True)
     figures = citations.figures(run_id)
     rows = (
         Dispute.objects.filter(connection=connection, status__in=OPEN)

@@ -2,8 +2,9 @@
 citations behind each figure of that document.
 
 Citations are stored compactly: one row per (run, line, figure, chunk) whose `entries` holds
-up to CHUNK records as "id:amount" pairs, written by the database itself (INSERT ... SELECT)
-so that a run over a million charges never holds their ids in Python. The figures of the
+its share of the figure's records as "id:amount" pairs (a figure is spread over up to CHUNKS
+rows), written by the database itself (INSERT ... SELECT) so that a run over a million
+charges never holds their ids in Python. The figures of the
 document are the sums of these rows, so a figure and the records behind it cannot disagree.
 """
 
@@ -106,14 +107,16 @@ class ReportRun(models.Model):
 
 
 class ReportCitation(models.Model):
-    """The records behind one figure of a run's document (or part of them: a figure citing
-    more than CHUNK records has several rows). `line` names where the figure sits in the
-    document ("currencies/usd", "currencies/usd/products/prod_1", "months/2026-06/usd",
-    "payouts/po_1/components/charge", "warnings"); `figure` names it ("gross", "new", "net";
-    for warnings, the warning's code). `entries` is "id:amount,id:amount,..." where amount
-    is what that record contributed to the figure."""
+    """The records behind one figure of a run's document, or a share of them: a figure's
+    records are spread over up to CHUNKS rows by the last characters of their ids.
 
-    CHUNK = 5000
+    `line` names where the figure sits in the document ("currencies/usd",
+    "currencies/usd/products/prod_1", "months/2026-06/usd", "payouts/po_1/components/charge",
+    "warnings"); `figure` names it ("gross", "new", "net"; for warnings, the warning's code).
+    `entries` is "id:amount,id:amount,..." where amount is what that record contributed to
+    the figure."""
+
+    CHUNKS = 64
 
     run = models.ForeignKey(ReportRun, on_delete=models.CASCADE, related_name="citations")
     line = models.CharField(max_length=255)

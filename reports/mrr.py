@@ -38,10 +38,18 @@ FIGURES = ("new", "reactivation", "expansion", "contraction", "churned")
 CTES = """
 instants(idx, at) AS (VALUES {instants}),
 months(s_idx, label) AS (VALUES {months}),
-sub_lines AS (
-    SELECT i.stripe_id AS invoice, i.subscription, i.created, l.stripe_id AS line,
-           l.period_start, l.period_end, l.currency, l.amount - l.discount_amount AS amount,
-           p.stripe_id AS price, p.type, p.interval, p.interval_count, p.usage_type
+lines AS (
+    SELECT i.stripe_id AS invoice, i.subscription, i.created, l.period_start, l.period_end,
+           l.currency,
+           CASE WHEN p.stripe_id IS NULL THEN 'price_not_mirrored'
+                WHEN p.usage_type = 'metered' THEN 'metered'
+                WHEN p.type <> 'recurring' OR p.interval NOT IN ('month', 'year', 'week', 'day')
+                     OR NOT p.interval_count > 0 THEN 'interval_unknown'
+                ELSE 'counted' END AS state,
+           (l.amount - l.discount_amount)
+               * (CASE p.interval WHEN 'month' THEN 12 WHEN 'year' THEN 1
+                  WHEN 'week' THEN 52 WHEN 'day' THEN 365 END)
+               * (%(multiple)s / NULLIF(p.interval_count, 0)) AS units
     FROM {invoice} i
     JOIN {invoice_line} l ON l.connection_id = i.connection_id AND l.invoice = i.stripe_id
     LEFT JOIN {price} p ON p.connection_id = l.connection_id AND p.stripe_id = l.price
@@ -49,35 +57,36 @@ sub_lines AS (
       AND i.subscription <> '' AND l.subscription_item <> '' AND NOT l.proration
       AND l.period_start <= %(last)s
 ),
-lines AS (
-    SELECT invoice, subscription, created, period_start, currency,
-           amount * (CASE interval WHEN 'month' THEN 12 WHEN 'year' THEN 1
-                     WHEN 'week' THEN 52 WHEN 'day' THEN 365 END)
-                  * (%(multiple)s / interval_count) AS units
-    FROM sub_lines
-    WHERE type = 'recurring' AND usage_type = 'licensed'
-      AND interval IN ('month', 'year', 'week', 'day') AND interval_count > 0
-),
 invoices AS (
-    SELECT invoice, subscription, currency, MAX(period_start) AS starts,
-           MAX(created) AS created, CAST(SUM(units) AS BIGINT) AS units
+    SELECT invoice, subscription, currency,
+           MAX(CASE WHEN state = 'counted' THEN period_start END) AS starts,
+           MAX(created) AS created,
+           CAST(SUM(CASE WHEN state = 'counted' THEN units ELSE 0 END) AS BIGINT) AS units,
+           MAX(CASE WHEN state NOT IN ('counted', 'metered') AND period_end > %(first)s
+                    THEN state END) AS problem
     FROM lines GROUP BY invoice, subscription, currency
 ),
 spans AS (
-    SELECT subscription, currency, starts, units,
-           LEAD(starts) OVER (PARTITION BY subscription ORDER BY starts, created, invoice)
-               AS until
-    FROM invoices
+    SELECT sp.invoice, sp.subscription, sp.currency, sp.starts, sp.units, sp.until,
+           s.stripe_id AS found, s.customer, s.start_date, s.ended_at, s.trial_start,
+           s.trial_end
+    FROM (
+        SELECT invoice, subscription, currency, starts, units,
+               LEAD(starts) OVER (PARTITION BY subscription ORDER BY starts, created, invoice)
+                   AS until
+        FROM invoices WHERE starts IS NOT NULL
+    ) sp
+    LEFT JOIN {subscription} s ON s.connection_id = %(conn)s AND s.stripe_id = sp.subscription
 ),
 at_instants AS (
-    SELECT s.customer, sp.currency, t.idx, CAST(SUM(sp.units) AS BIGINT) AS units
+    SELECT sp.customer, sp.currency, t.idx, CAST(SUM(sp.units) AS BIGINT) AS units
     FROM spans sp
-    JOIN {subscription} s ON s.connection_id = %(conn)s AND s.stripe_id = sp.subscription
     JOIN instants t ON sp.starts <= t.at AND (sp.until IS NULL OR t.at < sp.until)
-    WHERE s.start_date <= t.at AND (s.ended_at IS NULL OR s.ended_at > t.at)
-      AND NOT (s.trial_start IS NOT NULL AND s.trial_end IS NOT NULL
-               AND s.trial_start <= t.at AND t.at < s.trial_end)
-    GROUP BY s.customer, sp.currency, t.idx
+    WHERE sp.found IS NOT NULL AND (sp.until IS NULL OR sp.until > %(first)s)
+      AND sp.start_date <= t.at AND (sp.ended_at IS NULL OR sp.ended_at > t.at)
+      AND NOT (sp.trial_start IS NOT NULL AND sp.trial_end IS NOT NULL
+               AND sp.trial_start <= t.at AND t.at < sp.trial_end)
+    GROUP BY sp.customer, sp.currency, t.idx
 ),
 floored AS (
     SELECT customer, currency, idx,
@@ -125,28 +134,20 @@ entries(line, figure, record, amount) AS (
     FROM facts f JOIN months m ON m.s_idx = f.s_idx
     WHERE f.figure IS NOT NULL
     UNION ALL
-    SELECT 'warnings', 'price_not_mirrored', line, amount FROM sub_lines
-    WHERE price IS NULL AND period_end > %(first)s
+    SELECT 'warnings', problem, invoice, 0 FROM invoices WHERE problem IS NOT NULL
     UNION ALL
-    SELECT 'warnings', 'interval_unknown', line, amount FROM sub_lines
-    WHERE price IS NOT NULL AND usage_type = 'licensed' AND period_end > %(first)s
-      AND (type <> 'recurring' OR interval NOT IN ('month', 'year', 'week', 'day')
-           OR NOT interval_count > 0)
-    UNION ALL
-    SELECT 'warnings', 'subscription_not_mirrored', i.invoice, i.units / %(scale)s
-    FROM invoices i
-    WHERE NOT EXISTS (SELECT 1 FROM {subscription} s
-                      WHERE s.connection_id = %(conn)s AND s.stripe_id = i.subscription)
+    SELECT 'warnings', 'subscription_not_mirrored', invoice, units / %(scale)s
+    FROM spans WHERE found IS NULL AND (until IS NULL OR until > %(first)s)
     UNION ALL
     SELECT 'warnings', 'negative', customer, mrr FROM customer_mrr WHERE mrr < 0
 )
 """
 
 WARNINGS = {
-    "price_not_mirrored": "{count} subscription invoice lines name a price that is not in "
-    "the mirror, so they are left out of MRR",
-    "interval_unknown": "{count} subscription invoice lines are billed at an interval Lumen "
-    "cannot turn into a monthly amount, so they are left out of MRR",
+    "price_not_mirrored": "{count} invoices have subscription lines naming a price that is "
+    "not in the mirror; those lines are left out of MRR",
+    "interval_unknown": "{count} invoices have subscription lines billed at an interval "
+    "Lumen cannot turn into a monthly amount; those lines are left out of MRR",
     "subscription_not_mirrored": "{count} invoices are of subscriptions that are not in the "
     "mirror, so they are left out of MRR",
     "negative": "{count} customers have a negative MRR at some month's edge (lines whose "

@@ -14,9 +14,8 @@ from connectors.models import Balance, Payout
 from connectors.models.mirror import FEE_COLUMNS
 from reports import citations, document, sql
 
-COMPONENT_FIGURES = ("amount", "fee", "net")
-
-CTES = """
+FEE_SELECT = ", ".join(f"t.{column}" for column in FEE_COLUMNS.values())
+COMPONENTS = """
 components AS (
     SELECT t.payout, t.stripe_id, t.reporting_category, t.currency, t.amount, t.fee, t.net,
            {fee_columns}, t.fee_other
@@ -27,19 +26,29 @@ components AS (
           WHERE connection_id = %(conn)s AND automatic
             AND arrival_date >= %(start)s AND arrival_date < %(end)s
       )
-),
+)
+"""
+# A component's records are the same for its amount, fee and net: they are cited once, with
+# the net that reconciles the payout, and the sums come from one GROUP BY, which also counts
+# the transactions that warnings are about (cited by a second statement, when there are any).
+CTES = """
+{components},
 entries(line, figure, record, amount) AS (
-    SELECT 'payouts/' || payout || '/components/' || reporting_category, 'amount', stripe_id,
-           amount
-    FROM components
-    UNION ALL
-    SELECT 'payouts/' || payout || '/components/' || reporting_category, 'fee', stripe_id, fee
-    FROM components
-    UNION ALL
     SELECT 'payouts/' || payout || '/components/' || reporting_category, 'net', stripe_id, net
     FROM components
-    {fee_entries}
-    UNION ALL
+)
+"""
+SUMS = """
+WITH {components}
+SELECT payout, reporting_category, currency, COUNT(*), CAST(SUM(amount) AS BIGINT),
+       CAST(SUM(fee) AS BIGINT), CAST(SUM(net) AS BIGINT), {fee_sums},
+       SUM(CASE WHEN fee_other <> 0 OR fee <> {fee_sum} + fee_other THEN 1 ELSE 0 END)
+FROM components
+GROUP BY payout, reporting_category, currency
+"""
+ODD_FEES = """
+{components},
+entries(line, figure, record, amount) AS (
     SELECT 'warnings', 'fee_type_unknown', stripe_id, fee_other
     FROM components WHERE fee_other <> 0
     UNION ALL
@@ -47,10 +56,6 @@ entries(line, figure, record, amount) AS (
     FROM components WHERE fee <> {fee_sum} + fee_other
 )
 """
-FEE_ENTRY = """
-    UNION ALL
-    SELECT 'fee_breakdown/' || currency, '{type}', stripe_id, {column}
-    FROM components WHERE {column} <> 0"""
 
 WARNINGS = {
     "fee_type_unknown": "{count} balance transactions have fees of a type Lumen does not "
@@ -64,27 +69,29 @@ def payouts(connection, period, now, run_id):
     # arrival_date is a date, not an instant: compared in UTC, whatever the reporting zone.
     start = datetime.combine(period.first, time(0), tzinfo=UTC)
     end = datetime.combine(period.last + timedelta(days=1), time(0), tzinfo=UTC)
-    ctes = sql.render(
-        CTES,
-        fee_columns=", ".join(f"t.{column}" for column in FEE_COLUMNS.values()),
-        fee_entries="".join(
-            FEE_ENTRY.format(type=type, column=column) for type, column in FEE_COLUMNS.items()
-        ),
-        fee_sum=" + ".join(FEE_COLUMNS.values()),
-    )
+    columns = {
+        "components": sql.render(COMPONENTS, fee_columns=FEE_SELECT),
+        "fee_sum": " + ".join(FEE_COLUMNS.values()),
+        "fee_sums": ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in FEE_COLUMNS.values()),
+    }
     params = {"conn": connection.pk, "start": sql.moment(start), "end": sql.moment(end)}
-    citations.write(run_id, ctes, params)
+    citations.write(run_id, sql.render(CTES, **columns), params, hashed=True)
+    components, fee_breakdown, odd = {}, {}, 0
+    for payout, category, currency, count, amount, fee, net, *fees, strange in sql.fetchall(
+        sql.render(SUMS, **columns), params
+    ):
+        odd += strange
+        components.setdefault(payout, {})[category] = {
+            "count": count, "amount": amount, "fee": fee, "net": net,
+        }  # fmt: skip
+        by_type = fee_breakdown.setdefault(currency, {})
+        for kind, total in zip(FEE_COLUMNS, fees, strict=True):
+            if total:
+                by_type[kind] = by_type.get(kind, 0) + total
+    fee_breakdown = {currency: fees for currency, fees in fee_breakdown.items() if fees}
+    if odd:
+        citations.write(run_id, sql.render(ODD_FEES, **columns), params)
     figures = citations.figures(run_id)
-
-    components, fee_breakdown = {}, {}
-    for (line, figure), value in figures.items():
-        parts = line.split("/")
-        if parts[0] == "payouts":
-            category = components.setdefault(parts[1], {}).setdefault(parts[3], {"count": 0})
-            category[figure] = value.total
-            category["count"] = value.count
-        elif parts[0] == "fee_breakdown":
-            fee_breakdown.setdefault(parts[1], {})[figure] = value.total
 
     listed, warnings = [], []
     rows = Payout.objects.filter(
@@ -137,14 +144,8 @@ def _payout(payout, components):
     }
     if not payout["automatic"]:
         return {**entry, "reconciled": None, "difference": None, "components": {}}
-    total = sum(c.get("net", 0) for c in components.values())
-    ordered = {
-        category: {
-            "count": c["count"],
-            **{f: c.get(f, 0) for f in COMPONENT_FIGURES},
-        }
-        for category, c in sorted(components.items())
-    }
+    total = sum(c["net"] for c in components.values())
+    ordered = dict(sorted(components.items()))
     return {
         **entry,
         "reconciled": total == payout["amount"],

@@ -5,12 +5,12 @@ Per currency: gross (amount_captured of succeeded charges created in the period)
 (disputes created in the period whose funds are withdrawn and not returned), net, the refund
 rate, and the fees of the counted charges' balance transactions (in their own currency).
 
-By product: a charge is split over the products of the invoice it paid (charge -> payment
-intent -> invoice payment -> invoice -> lines), in proportion to each product's share of the
-lines' amounts after discounts and before tax, by the largest remainder method so that the
-parts add up to the charge exactly; ties go to the product whose id sorts first. A refund or
-a dispute is split the same way as its charge. Money that reached no invoice goes to product
-null ("No product").
+By product: a charge is split over the products of the invoice it paid (Charge.invoice, which
+the sync keeps from charge -> payment intent -> invoice payment -> invoice), in proportion to
+each product's share of the lines' amounts after discounts and before tax, by the largest
+remainder method so that the parts add up to the charge exactly; ties go to the product whose
+id sorts first. A refund or a dispute is split the same way as its charge. Money that reached
+no invoice goes to product null ("No product").
 """
 
 from connectors.models import Product
@@ -18,55 +18,39 @@ from reports import citations, document, sql
 
 # Each CTE reads one step of the definition; `entries` is one row per record and figure.
 CTES = """
-moves(kind, record, charge, currency, amount, payment_intent, txn) AS (
-    SELECT 'gross', stripe_id, stripe_id, currency, amount_captured, payment_intent,
-           balance_transaction
+moves(kind, record, currency, amount, invoice, txn) AS (
+    SELECT 'gross', stripe_id, currency, amount_captured, invoice, balance_transaction
     FROM {charge}
     WHERE connection_id = %(conn)s AND created >= %(start)s AND created < %(end)s
       AND status = 'succeeded' AND amount_captured > 0
     UNION ALL
-    SELECT 'refunded', r.stripe_id, r.charge, r.currency, r.amount, c.payment_intent, NULL
+    SELECT 'refunded', r.stripe_id, r.currency, r.amount, c.invoice, NULL
     FROM {refund} r
     LEFT JOIN {charge} c ON c.connection_id = r.connection_id AND c.stripe_id = r.charge
     WHERE r.connection_id = %(conn)s AND r.created >= %(start)s AND r.created < %(end)s
       AND r.status IN ('succeeded', 'pending')
     UNION ALL
-    SELECT 'disputed', d.stripe_id, d.charge, d.currency, d.amount, c.payment_intent, NULL
+    SELECT 'disputed', d.stripe_id, d.currency, d.amount, c.invoice, NULL
     FROM {dispute} d
     LEFT JOIN {charge} c ON c.connection_id = d.connection_id AND c.stripe_id = d.charge
     WHERE d.connection_id = %(conn)s AND d.created >= %(start)s AND d.created < %(end)s
       AND d.status IN ('needs_response', 'under_review', 'lost')
 ),
-links(charge, invoice) AS (
-    SELECT m.charge, p.invoice
-    FROM moves m
-    JOIN {invoice_payment} p
-      ON p.connection_id = %(conn)s AND p.payment_intent = m.payment_intent
-    WHERE m.payment_intent <> '' AND p.status <> 'canceled'
-    UNION
-    SELECT p.charge, p.invoice
-    FROM {invoice_payment} p
-    WHERE p.connection_id = %(conn)s AND p.charge <> '' AND p.status <> 'canceled'
-      AND p.charge IN (SELECT charge FROM moves)
-),
-invoice_of(charge, invoice, invoices) AS (
-    SELECT charge, MIN(invoice), COUNT(*) FROM links GROUP BY charge
-),
 weights(invoice, product, weight) AS (
     SELECT l.invoice, l.product, CAST(SUM(l.amount - l.discount_amount) AS BIGINT)
     FROM {invoice_line} l
-    WHERE l.connection_id = %(conn)s AND l.invoice IN (SELECT invoice FROM invoice_of)
+    WHERE l.connection_id = %(conn)s
+      AND l.invoice IN (SELECT invoice FROM moves WHERE invoice <> '')
     GROUP BY l.invoice, l.product
 ),
-totals(invoice, total) AS (
-    SELECT invoice, CAST(SUM(weight) AS BIGINT) FROM weights GROUP BY invoice
+totals(invoice, total, products, product) AS (
+    SELECT invoice, CAST(SUM(weight) AS BIGINT), COUNT(*), MIN(product)
+    FROM weights GROUP BY invoice
 ),
 targets AS (
-    SELECT m.kind, m.record, m.currency, m.amount, m.payment_intent,
-           i.invoice, i.invoices, t.total
+    SELECT m.kind, m.record, m.currency, m.amount, m.invoice, t.total, t.products, t.product
     FROM moves m
-    LEFT JOIN invoice_of i ON i.charge = m.charge
-    LEFT JOIN totals t ON t.invoice = i.invoice
+    LEFT JOIN totals t ON t.invoice = m.invoice
 ),
 floors AS (
     SELECT g.kind, g.record, g.currency, g.amount, w.product,
@@ -75,7 +59,7 @@ floors AS (
                / g.total AS base
     FROM targets g
     JOIN weights w ON w.invoice = g.invoice
-    WHERE g.total > 0
+    WHERE g.products > 1 AND g.total > 0
 ),
 ranked AS (
     SELECT kind, record, currency, product, base,
@@ -93,6 +77,9 @@ fees AS (
 entries(line, figure, record, amount) AS (
     SELECT 'currencies/' || currency, kind, record, amount FROM moves
     UNION ALL
+    SELECT 'currencies/' || currency || '/products/' || product, kind, record, amount
+    FROM targets WHERE products = 1 AND total > 0
+    UNION ALL
     SELECT 'currencies/' || currency || '/products/' || product, kind, record,
            base + CASE WHEN place <= leftover THEN 1 ELSE 0 END
     FROM ranked
@@ -104,17 +91,12 @@ entries(line, figure, record, amount) AS (
     UNION ALL
     SELECT 'warnings', 'no_balance_transaction', record, amount FROM fees WHERE txn IS NULL
     UNION ALL
-    SELECT 'warnings', 'charge_not_mirrored', record, amount
-    FROM targets WHERE kind <> 'gross' AND payment_intent IS NULL AND invoice IS NULL
+    SELECT 'warnings', 'charge_not_mirrored', record, amount FROM targets WHERE invoice IS NULL
     UNION ALL
     SELECT 'warnings', 'invoice_not_mirrored', record, amount
-    FROM targets WHERE invoice IS NOT NULL AND total IS NULL
+    FROM targets WHERE invoice <> '' AND total IS NULL
     UNION ALL
-    SELECT 'warnings', 'invoice_not_positive', record, amount
-    FROM targets WHERE total <= 0
-    UNION ALL
-    SELECT 'warnings', 'several_invoices', record, amount
-    FROM targets WHERE invoices > 1
+    SELECT 'warnings', 'invoice_not_positive', record, amount FROM targets WHERE total <= 0
 )
 """
 
@@ -127,8 +109,6 @@ WARNINGS = {
     "mirror, so they are under No product",
     "invoice_not_positive": "{count} payments are of invoices whose lines add up to zero or "
     "less, which cannot be split by product, so they are under No product",
-    "several_invoices": "{count} payments are linked to several invoices; each is split over "
-    "the invoice whose id sorts first",
 }
 FIGURES = ("gross", "refunded", "disputed")
 

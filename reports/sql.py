@@ -41,10 +41,42 @@ def string_agg(expression):
     return f"GROUP_CONCAT({expression}, ',')"
 
 
+def bytewise(expression):
+    """Text compared byte by byte: PostgreSQL otherwise sorts and groups by the database's
+    collation, which costs several times more and means nothing for ids and paths."""
+    if connection.vendor == "postgresql":
+        return f'({expression} COLLATE "C")'
+    return expression
+
+
+def bucket(expression, buckets):
+    """A number from 0 to buckets - 1 that a text hashes to: PostgreSQL's hashtext; on
+    SQLite, which has no hash function, the codes of the last two characters (random in
+    Stripe's ids)."""
+    if connection.vendor == "postgresql":
+        return f"ABS(HASHTEXT({expression}) %% {buckets})"
+    last = f"COALESCE(UNICODE(SUBSTR({expression}, -1, 1)), 0)"
+    before = f"COALESCE(UNICODE(SUBSTR({expression}, -2, 1)), 0)"
+    return f"(({last} + 128 * {before}) %% {buckets})"
+
+
 def moment(value):
     """A datetime as the database compares it with stored ones: SQLite keeps them as text
     in UTC without an offset, and a parameter must be written the same way."""
     return connection.ops.adapt_datetimefield_value(value)
+
+
+@contextmanager
+def hash_grouping(wanted=True):
+    """Inside a transaction: PostgreSQL groups by hashing rather than sorting, when it can."""
+    if not wanted or connection.vendor != "postgresql":
+        yield
+        return
+    execute("SET LOCAL enable_sort = off", [])
+    try:
+        yield
+    finally:
+        execute("SET LOCAL enable_sort = on", [])
 
 
 def execute(sql, params):
@@ -69,4 +101,15 @@ def snapshot():
     with transaction.atomic():
         if outermost and connection.vendor == "postgresql":
             execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
+        tune()
         yield
+
+
+def tune():
+    """Settings for the rest of the transaction, for queries that read much and return
+    little. PostgreSQL: sort a report's entries in memory (the default 4 MB of work_mem
+    spilled them to disk), and skip JIT compilation, which cost more than it saved on every
+    report measured (bench/reports.py runs the floors under the same settings)."""
+    if connection.vendor == "postgresql":
+        execute("SET LOCAL work_mem = '128MB'", [])
+        execute("SET LOCAL jit = off", [])

@@ -5,6 +5,7 @@ at its first instant and at the next month's (now, for November)."""
 
 import pytest
 
+from connectors.models import Price, Subscription
 from tests.accounts import Account, at, report
 
 pytestmark = pytest.mark.django_db
@@ -212,3 +213,21 @@ def test_months_of_a_range_and_months_not_begun(catalog, mirror):
         "2 months of the period have not begun; MRR is shown up to this month."
     ]
     assert table(doc)["2026-09"] == steady(10000, 1)
+
+
+def test_what_the_mirror_lacks_is_a_warning_not_a_guess(catalog, mirror):
+    a = catalog
+    a.subscribe(a.customer("Ada"), a.pro_monthly, at(2026, 5, 10))
+    bob_sub = a.subscribe(a.customer("Bob"), a.support_monthly, at(2026, 5, 11))
+    a.subscribe(a.customer("Cy"), a.starter_monthly, at(2026, 5, 12))
+    connection = mirror(a)
+    # As if the sync had not (yet) read them: Starter's price, and Bob's subscription.
+    Price.objects.filter(stripe_id=a.starter_monthly["id"]).delete()
+    Subscription.objects.filter(stripe_id=bob_sub["id"]).delete()
+
+    doc = report(connection, "mrr", months=6)
+
+    assert table(doc) == dict.fromkeys(MONTHS, steady(10000, 1))  # Ada's alone
+    prices, subscriptions = doc["warnings"]
+    assert prices.startswith("7 invoices have subscription lines naming a price that is not")
+    assert subscriptions.startswith("7 invoices are of subscriptions that are not in the mirror")

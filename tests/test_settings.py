@@ -73,3 +73,16 @@ def test_a_bad_boolean_is_a_clear_error(tmp_path):
     result = manage("check", env={"DEBUG": "maybe", "LUMEN_VAR_DIR": str(tmp_path)})
     assert result.returncode != 0
     assert "DEBUG must be True or False" in result.stderr
+
+
+def test_every_model_change_has_its_migration(tmp_path):
+    result = manage("makemigrations", "--check", "--dry-run", env={"LUMEN_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_report_time_zone_that_does_not_exist_is_refused(tmp_path):
+    result = manage(
+        "check", env={"LUMEN_VAR_DIR": str(tmp_path), "LUMEN_REPORT_TIMEZONE": "Mars/Olympus"}
+    )
+    assert result.returncode != 0
+    assert "LUMEN_REPORT_TIMEZONE must be a time zone name" in result.stderr

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -27,7 +28,7 @@ from connectors.models import (
     StripeConnection,
     SyncRun,
 )
-from connectors.sync import lease, run_sync
+from connectors.sync import lease, run_sync, store_objects
 from connectors.sync.runner import BACKFILL_ORDER
 from tests.conftest import TEST_KEY, revoke_key
 
@@ -73,6 +74,20 @@ def assert_mirror_equals(store, connection):
     assert set(lines.values_list("stripe_id", flat=True)) == expected_lines
     balance = Balance.objects.get(connection=connection)
     assert balance.raw["available"] == store.balance["available"]
+    assert_charges_know_their_invoices(store, connection)
+
+
+def assert_charges_know_their_invoices(store, connection):
+    """Each charge names the invoice it paid: charge -> payment intent -> invoice payment."""
+    paid_by = {
+        p["payment"]["payment_intent"]: p["invoice"]
+        for p in store.objects("invoice_payments")
+        if p["status"] != "canceled"
+    }
+    expected = {c["id"]: paid_by.get(c["payment_intent"], "") for c in store.objects("charges")}
+    linked = dict(Charge.objects.filter(connection=connection).values_list("stripe_id", "invoice"))
+    assert linked == expected
+    assert any(expected.values()) and not all(expected.values())
 
 
 def test_a_first_sync_mirrors_every_kind_exactly(connection, emulator):
@@ -233,3 +248,29 @@ def test_a_dead_holder_on_this_machine_is_taken_over(connection, emulator):
     )
     run = run_sync(connection, actor=ACTOR)
     assert run.status == SyncRun.Status.SUCCEEDED
+
+
+@pytest.mark.parametrize("charge_first", [True, False])
+def test_a_charge_learns_its_invoice_whichever_arrives_first(connection, emulator, charge_first):
+    store = emulator.store
+    payment = next(p for p in store.objects("invoice_payments") if p["status"] == "paid")
+    charge = next(
+        c
+        for c in store.objects("charges")
+        if c["payment_intent"] == payment["payment"]["payment_intent"]
+    )
+    arrivals = [("charges", charge), ("invoice_payments", payment)]
+    for resource, obj in arrivals if charge_first else arrivals[::-1]:
+        with transaction.atomic():
+            store_objects(connection, resource, [obj], timezone.now())
+    assert (
+        Charge.objects.get(connection=connection, stripe_id=charge["id"]).invoice
+        == (payment["invoice"])
+    )
+    # A newer version of the charge (an event) keeps the link.
+    with transaction.atomic():
+        store_objects(connection, "charges", [{**charge, "description": "x"}], timezone.now())
+    assert (
+        Charge.objects.get(connection=connection, stripe_id=charge["id"]).invoice
+        == (payment["invoice"])
+    )

@@ -385,6 +385,11 @@ class Charge(MirrorObject):
     resource, object_name = "charges", "charge"
     customer = models.CharField(max_length=255, blank=True, db_index=True)
     payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
+    # The invoice this charge paid. Since API version 2025-03-31 a charge no longer says:
+    # the way is charge -> payment intent -> invoice payment -> invoice, which the sync
+    # follows and keeps here (connectors.sync.links) whichever side arrives first. Older
+    # API versions name it on the charge, which is taken as it is.
+    invoice = models.CharField(max_length=255, blank=True)
     balance_transaction = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16, db_index=True)
     currency = models.CharField(max_length=3)
@@ -409,6 +414,7 @@ class Charge(MirrorObject):
         return {
             "customer": id_of(o.get("customer")),
             "payment_intent": id_of(o.get("payment_intent")),
+            "invoice": id_of(o.get("invoice")),
             "balance_transaction": id_of(o.get("balance_transaction")),
             "status": o["status"],
             "currency": o["currency"],

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.db import connection as db
 
 from connectors.models import MIRROR_MODELS, StripeConnection
+from connectors.sync.links import link_charges_to_invoices
 
 # Objects that arrive inside another: subscription items in their subscription, invoice
 # lines in their invoice. (parent resource, child resource, list field, parent field)
@@ -16,6 +17,10 @@ CHILDREN = {
     "subscriptions": ("subscription_items", "items", "subscription"),
     "invoices": ("invoice_lines", "lines", "invoice"),
 }
+
+
+# Kinds whose arrival can complete a charge's way to its invoice (connectors.sync.links).
+LINKED = {"charges", "invoice_payments"}
 
 
 @dataclass
@@ -69,6 +74,8 @@ def store_objects(connection, resource, objects, observed_at, result=None):
     counts = result.counts_of(resource)
     counts.fetched += len(objects)
     applied = _upsert(connection, model, rows, observed_at, counts)
+    if applied and resource in LINKED:
+        link_charges_to_invoices(connection, resource, applied)
 
     if resource in CHILDREN and applied:
         child_resource, list_field, parent_field = CHILDREN[resource]
