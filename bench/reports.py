@@ -360,14 +360,9 @@ FLOORS = {
         GROUP BY t.idx, sp.currency
     """,
     "disputes": """
-        SELECT reason, currency, COUNT(*), SUM(amount), NULL, NULL, NULL, NULL, NULL, NULL
-        FROM {dispute}
-        WHERE connection_id = %(conn)s AND status IN ('warning_needs_response',
-              'needs_response', 'warning_under_review', 'under_review')
-        GROUP BY reason, currency
-        UNION ALL
         SELECT stripe_id, charge, reason, status, amount, currency, due_by, has_evidence,
-               submission_count, NULL
+               submission_count, COUNT(*) OVER (PARTITION BY reason, currency),
+               SUM(amount) OVER (PARTITION BY reason, currency)
         FROM {dispute}
         WHERE connection_id = %(conn)s AND status IN ('warning_needs_response',
               'needs_response', 'warning_under_review', 'under_review')

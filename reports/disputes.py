@@ -51,7 +51,7 @@ def disputes(connection, period, now, run_id):
     figures = citations.figures(run_id)
     rows = (
         Dispute.objects.filter(connection=connection, status__in=OPEN)
-        .order_by("due_by", "stripe_id")
+        .order_by()
         .values_list(
             "stripe_id",
             "charge",
@@ -84,7 +84,9 @@ def disputes(connection, period, now, run_id):
                 "submission_count": count,
             }
         )
-    opened.sort(key=lambda d: URGENCY_ORDER.index(d["urgency"]))
+    # Most urgent first; within an urgency, the earliest due (none due last), then by id.
+    opened.sort(key=lambda d: (URGENCY_ORDER.index(d["urgency"]), d["due_by"] is None,
+                               d["due_by"] or "", d["id"]))  # fmt: skip
     by_reason = []
     for (line, _), figure in sorted(figures.items()):
         _, reason, currency = line.split("/") if line.startswith("by_reason/") else ("", "", "")

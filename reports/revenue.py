@@ -143,10 +143,9 @@ def revenue(connection, period, now, run_id):
         sums = _sums(totals[currency])
         counts = {f: totals[currency][f].count if f in totals[currency] else 0 for f in FIGURES}
         lines = [
-            {"product": product, "name": _name(product, names), **_sums(products[key])}
-            for key in products
-            if key[0] == currency
-            for product in [key[1]]
+            {"product": product, "name": _name(product, names), **_sums(by_figure)}
+            for (of, product), by_figure in products.items()
+            if of == currency
         ]
         lines.sort(key=lambda p: (-p["gross"], p["product"] is None, p["product"] or ""))
         currencies[currency] = {

@@ -160,7 +160,7 @@ def compute(run, warnings):
         }
         ReportRun.objects.filter(pk=run.pk).update(
             status=ReportRun.Status.SUCCEEDED,
-            result=json.dumps(result, indent=2),
+            result=json.dumps(result),
             warnings=warnings,
             error="",
             period_from=period.first if period else None,

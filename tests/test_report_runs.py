@@ -202,7 +202,7 @@ def test_json_is_the_document_and_nothing_else(acme, kind):
     document = json.loads(out)
     run = ReportRun.objects.get()
     assert document == run.document
-    assert out == run.result + "\n"
+    assert out == json.dumps(json.loads(run.result), indent=2) + "\n"  # in the run's order
     assert document["kind"] == kind and document["connection"] == "acme"
     assert document["data_as_of"] == acme.data_as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert run.requester_kind == "command" and run.status == "succeeded"
@@ -267,12 +267,17 @@ def test_a_connection_never_synced_is_refused(db, pinned):
 
 
 def test_unknown_kinds_and_unwritable_outputs_exit_2_from_the_shell(db, tmp_path):
-    for args in (["refunds", "acme"], ["revenue", "acme", "--output", "/no/such/dir/x.csv"]):
+    for args, message in (
+        (["refunds", "acme"], "invalid choice: 'refunds'"),
+        (["revenue", "acme", "--output", "/no/such/dir/x.csv"], "Cannot write /no/such/dir"),
+        (["revenue", "nobody"], "No connection named 'nobody'"),
+    ):
         result = subprocess.run(
             [sys.executable, "manage.py", "report", *args],
             cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert result.returncode == 2, result.stderr
+        assert message in result.stderr
         assert result.stdout == ""
 
 

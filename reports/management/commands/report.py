@@ -1,4 +1,5 @@
 import getpass
+import json
 import os
 import sys
 from pathlib import Path
@@ -34,15 +35,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, kind, name, **options):
-        connection = StripeConnection.objects.filter(name=name).first()
-        if connection is None:
-            raise CommandError(f"No connection named {name!r}.", returncode=BAD_INPUT)
         output = options["output"]
         if output:
             folder = Path(output).resolve().parent
             if not folder.is_dir() or not os.access(folder, os.W_OK):
                 raise CommandError(f"Cannot write {output}: no such folder, or not writable.",
                                    returncode=BAD_INPUT)  # fmt: skip
+        connection = StripeConnection.objects.filter(name=name).first()
+        if connection is None:
+            raise CommandError(f"No connection named {name!r}.", returncode=BAD_INPUT)
         try:
             parameters = parameters_from(
                 kind, options["date_from"], options["date_to"], options["months"],
@@ -64,7 +65,7 @@ class Command(BaseCommand):
             self.stderr.write(f"Report run #{run.pk} failed: {run.error}")
             sys.exit(1)
         text = {
-            "json": lambda run: run.result + "\n",
+            "json": lambda run: json.dumps(run.document, indent=2) + "\n",
             "csv": lambda run: formats.as_csv(run.document),
             "table": lambda run: formats.as_table(run.document),
         }[options["format"]](run)
