@@ -226,7 +226,9 @@ def mirror(db, settings, pinned):
     with ExitStack() as stack:
 
         def make(account, name="acme"):
-            stack.enter_context(served(account))
-            return sync(connect(name))
+            server = stack.enter_context(served(account))
+            connection = sync(connect(name))
+            connection.emulator = server  # for tests that change what Stripe answers
+            return connection
 
         yield make

@@ -1,5 +1,5 @@
 """The Stripe emulator: real HTTP against a started server, checked against Stripe's own
-object shapes (../shared/stripe/fixtures3.json) and list semantics.
+object shapes (tests/data/stripe_fixtures.json) and list semantics.
 
 None of these tests touches the database.
 """
@@ -31,7 +31,7 @@ from connectors.emulator import (
 from connectors.resources import RESOURCES
 
 PROJECT = Path(__file__).resolve().parents[1]
-FIXTURES_FILE = PROJECT.parent / "shared" / "stripe" / "fixtures3.json"
+FIXTURES_FILE = PROJECT / "tests" / "data" / "stripe_fixtures.json"
 FIXTURES = json.loads(FIXTURES_FILE.read_text())["resources"]
 
 # Built in two parts so that no live-looking key stands whole in the repository.

@@ -25,6 +25,7 @@ from connectors.models import (
 from reports import citations, runner
 from reports.models import ReportCitation, ReportRun
 from tests.accounts import Account, at, connect, report_run, served
+from tests.conftest import TEST_KEY, revoke_key
 from tests.worker import ROOT, child_env
 
 pytestmark = pytest.mark.django_db
@@ -351,6 +352,17 @@ def test_sync_first_brings_the_figures_up_to_the_minute(mirror):
     calls = AuditEvent.objects.filter(origin=f"sync_run:{fresh_run.sync_run.pk}")
     assert calls.exists()
     assert set(calls.values_list("actor_kind", "actor")) == {("command", "tests")}
+
+
+def test_a_sync_first_that_fails_still_reports_and_says_so(mirror):
+    connection = mirror(busy_account())
+    revoke_key(connection.emulator, TEST_KEY)
+    run = report_run(connection, "disputes", sync_first=True)
+    assert run.status == "succeeded" and run.sync_run.status == "failed"
+    (warning,) = run.document["warnings"]
+    assert warning.startswith("The sync before this run failed")
+    assert "paste a new key" in warning
+    assert run.document["data_as_of"] == connection.data_as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_sync_first_on_a_connection_never_synced(db, settings, pinned):
