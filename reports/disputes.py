@@ -1,6 +1,7 @@
 """disputes: "Open disputes by reason and amount; flag anything we should respond to today."
 
-Open: needs a response or is under review (inquiries, warning_*, included). Urgency, for
+Open: needs a response or is under review (inquiries, warning_*, included). Each open
+dispute listed is its own record; a reason's bucket cites the disputes it counts. Urgency, for
 those still needing a response, from evidence_details.due_by and the time of the run:
 overdue (due_by has passed), today (due within 24 hours), this_week (within 7 days), later;
 those under review are submitted. Overdue and today are flagged.
@@ -24,8 +25,6 @@ open_disputes AS (
                      'warning_under_review', 'under_review')
 ),
 entries(line, figure, record, amount) AS (
-    SELECT 'open/' || stripe_id, 'amount', stripe_id, amount FROM open_disputes
-    UNION ALL
     SELECT 'by_reason/' || reason || '/' || currency, 'amount', stripe_id, amount
     FROM open_disputes
 )

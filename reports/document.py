@@ -14,7 +14,7 @@ def iso(moment):
     """An aware datetime as ISO 8601 UTC: "2026-11-22T09:00:00Z"."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def header(kind, connection, now, data_as_of):

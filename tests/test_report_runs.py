@@ -101,8 +101,6 @@ def figures_of(doc):
                            "contraction", "churned"):  # fmt: skip
                 found[(line, figure)] = m[figure]
     elif doc["kind"] == "disputes":
-        for d in doc["open"]:
-            found[(f"open/{d['id']}", "amount")] = d["amount"]
         for r in doc["by_reason"]:
             found[(f"by_reason/{r['reason']}/{r['currency']}", "amount")] = r["amount"]
     else:
@@ -124,10 +122,9 @@ def mirrored_amount(connection, line, figure, stripe_id):
         return (Refund if figure == "refunded" else Dispute).objects.get(**get).amount
     if part[0] == "fees":
         return BalanceTransaction.objects.get(**get, currency=figure).fee
-    if part[0] in ("open", "by_reason"):
+    if part[0] == "by_reason":
         dispute = Dispute.objects.get(**get)
-        if part[0] == "by_reason":
-            assert (dispute.reason, dispute.currency) == (part[1], part[2])
+        assert (dispute.reason, dispute.currency) == (part[1], part[2])
         return dispute.amount
     if part[0] == "payouts":
         txn = BalanceTransaction.objects.get(**get, payout=part[1], reporting_category=part[3])
