@@ -83,7 +83,7 @@ ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "lumen.admin.LumenAdminConfig",  # Django's admin, with Lumen's front page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -159,6 +159,11 @@ except (ZoneInfoNotFoundError, ValueError):
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.getenv("STATIC_ROOT", BASE_DIR / "static"))
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "reports.staticfiles.PlotlyFinder",  # the charting library, from its package
+]
 
 # Stripe. The base address is a deployment setting, never a field staff can edit: a
 # per-connection address would let anyone with admin access send the key anywhere.

@@ -300,6 +300,14 @@ def as_csv(doc):
     return buffer.getvalue()
 
 
+def as_xlsx(doc):
+    """The CSV's rows as a spreadsheet (through tablib, which django-import-export brings)."""
+    import tablib
+
+    header, *rows = csv_rows(doc)
+    return tablib.Dataset(*rows, headers=header).export("xlsx")
+
+
 def _cell(value):
     """Numbers (amounts arrive as exact decimal text) are left as they are: "-111.50" is a
     number to a spreadsheet, not a formula. Any other text is made safe."""

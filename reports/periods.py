@@ -12,6 +12,15 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 NEEDS_NO_PERIOD = {"disputes"}
+# The periods people pick in the admin and schedules, as the parameters a run keeps: rolling,
+# so that "Run again" and each firing of a schedule ask about the days of their own time.
+PRESETS = {
+    "last_7_days": ("Last 7 days", {"days": 7}),
+    "last_30_days": ("Last 30 days", {"days": 30}),
+    "this_month": ("This month", {"months": 1}),
+    "last_month": ("Last month", {"previous_months": 1}),
+    "last_6_months": ("Last 6 months", {"months": 6}),
+}
 DEFAULTS = {"revenue": {"days": 30}, "payouts": {"days": 30}, "mrr": {"months": 6}}
 MAX_MONTHS = 120  # ten years of months: far beyond any question, short of a runaway query
 
@@ -74,6 +83,22 @@ def parse_date(value, name):
         raise BadParameters(f"--{name} takes a date as YYYY-MM-DD, not {value!r}.") from None
 
 
+def describe(parameters):
+    """The parameters as people say them: "Last 30 days", "2026-10-01 to 2026-10-31"."""
+    for label, preset in PRESETS.values():
+        if parameters == preset:
+            return label
+    if "from" in parameters:
+        return f"{parameters['from']} to {parameters['to']}"
+    if "months" in parameters:
+        return f"Last {parameters['months']} months"
+    if "days" in parameters:
+        return f"Last {parameters['days']} days"
+    if "previous_months" in parameters:
+        return f"The {parameters['previous_months']} months before this one"
+    return "Default period"
+
+
 def parameters_from(kind, date_from=None, date_to=None, months=None, days=None):
     """The parameters of a run from what a person typed (command options, form fields).
     Raises BadParameters, naming what is wrong, before anything is created."""
@@ -131,4 +156,9 @@ def resolve(kind, parameters, now):
         return Period(date(year, month, 1), date(end_year, end_month, 1) - timedelta(days=1))
     if "days" in parameters:
         return Period(current - timedelta(days=int(parameters["days"]) - 1), current)
+    if "previous_months" in parameters:
+        year, month = add_months(current.year, current.month, -int(parameters["previous_months"]))
+        return Period(
+            date(year, month, 1), date(current.year, current.month, 1) - timedelta(days=1)
+        )
     raise BadParameters(f"Parameters not understood: {parameters!r}.")

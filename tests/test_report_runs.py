@@ -385,8 +385,9 @@ def test_a_run_asked_for_in_the_admin_is_the_commands_document(
     out, _ = run_command("mrr", "acme", "--months", "6", "--format", "json")
     add = reverse("admin:reports_reportrun_add")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(add, {"kind": "mrr", "connection": acme.pk, "months": 6},
-                               follow=True)  # fmt: skip
+        response = client.post(
+            add, {"kind": "mrr", "connection": acme.pk, "period": "last_6_months"}, follow=True
+        )
     assert response.status_code == 200
     run = ReportRun.objects.filter(requester_kind="user").get()
     assert run.requested_by == alice and run.status == "succeeded", run.error
@@ -398,7 +399,7 @@ def test_a_run_asked_for_in_the_admin_is_the_commands_document(
 def test_the_admin_form_says_what_is_wrong_and_creates_nothing(acme, alice, client):
     client.force_login(alice)
     add = reverse("admin:reports_reportrun_add")
-    response = client.post(add, {"kind": "revenue", "connection": acme.pk,
+    response = client.post(add, {"kind": "revenue", "connection": acme.pk, "period": "custom",
                                  "date_from": "2026-10-31", "date_to": "2026-10-01"})  # fmt: skip
     assert response.status_code == 200
     assert b"range is inverted" in response.content

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from connectors.admin_mirror import export
 from connectors.admin_mirror.display import (
     NONE,
     badge,
@@ -27,10 +28,11 @@ from connectors.admin_mirror.display import (
     words,
 )
 from connectors.admin_mirror.links import changelist_url, mirror_link, stripe_link
+from connectors.admin_mirror.selections import SelectionFilter
 from connectors.models import Customer
 
 RELATED_ROWS = 20  # rows of related objects shown on an object's page
-QUICK_LINKS_TEMPLATE = "admin/connectors/mirror_change_list.html"
+LIST_TEMPLATE = "admin/connectors/mirror_change_list.html"
 
 
 # Filters ---------------------------------------------------------------------------------
@@ -197,10 +199,11 @@ class MirrorAdmin(admin.ModelAdmin):
     sections = []  # (title, method) rendered below, e.g. a customer's charges
     annotate_customers = False
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.get_quick_links():
-            self.change_list_template = QUICK_LINKS_TEMPLATE
+    change_list_template = LIST_TEMPLATE
+
+    def get_list_filter(self, request):
+        # Any list can show a selection made elsewhere (a report's citations).
+        return [SelectionFilter, *super().get_list_filter(request)]
 
     def get_quick_links(self):
         """[(label, {parameter: value}, Q)]: links above the list to the selections staff
@@ -242,12 +245,23 @@ class MirrorAdmin(admin.ModelAdmin):
         return fieldsets
 
     def get_urls(self):
-        name = f"{self.opts.app_label}_{self.opts.model_name}_by_stripe_id"
-        view = self.admin_site.admin_view(self.open_by_stripe_id)
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        by_id = self.admin_site.admin_view(self.open_by_stripe_id)
+        export = self.admin_site.admin_view(self.export_csv)
         return [
-            path("by-id/<int:connection_id>/<str:stripe_id>/", view, name=name),
+            path("by-id/<int:connection_id>/<str:stripe_id>/", by_id, name=f"{name}_by_stripe_id"),
+            path("export.csv", export, name=f"{name}_export_csv"),
             *super().get_urls(),
         ]
+
+    def export_csv(self, request):
+        """The list as it is filtered and searched, as CSV: every typed column, the raw object
+        left out. Streamed as it is read, and recorded on the audit log."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        queryset = changelist.get_queryset(request).order_by("pk")
+        return export.streamed(request, self.model, queryset)
 
     def open_by_stripe_id(self, request, connection_id, stripe_id):
         """The page of the object a link names by Stripe id; its list (searched for the id)
@@ -265,11 +279,19 @@ class MirrorAdmin(admin.ModelAdmin):
         return redirect(changelist_url(self.model, q=stripe_id))
 
     def changelist_view(self, request, extra_context=None):
+        context = {**(extra_context or {})}
         links = self.get_quick_links()
         if links and self.has_view_permission(request):
-            links = quick_links(request, self.model, links)
-            extra_context = {**(extra_context or {}), "quick_links": links}
-        return super().changelist_view(request, extra_context)
+            context["quick_links"] = quick_links(request, self.model, links)
+        if self.has_view_permission(request):
+            query = request.GET.urlencode()
+            url = reverse(f"admin:connectors_{self.opts.model_name}_export_csv")
+            context["export_url"] = url + (f"?{query}" if query else "")
+        response = super().changelist_view(request, context)
+        selection = getattr(request, "mirror_selection", None)
+        if selection and hasattr(response, "context_data"):
+            response.context_data["selection"] = selection
+        return response
 
     # Columns of several kinds; each page shows those its kind has.
 
