@@ -14,7 +14,7 @@ from django.contrib.auth.models import Permission, User
 from audit.recorder import Actor
 from connectors import connections
 from connectors.emulator import DEMO_KEY, EmulatorStore, Faults, StripeEmulator, seed_account
-from connectors.models import StripeConnection
+from connectors.models import MIRROR_MODELS, StripeConnection
 
 pytest_plugins = ["tests.accounts"]
 
@@ -79,6 +79,29 @@ def bob(db):
         Permission.objects.filter(codename__in=["view_stripeconnection", "view_auditevent"])
     )
     return user
+
+
+def staff(username, codenames):
+    user = User.objects.create_user(username, f"{username}@example.org", "password", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+# Browsing the mirror: every mirrored kind, and the connections themselves.
+MIRROR_VIEW = [f"view_{model._meta.model_name}" for model in MIRROR_MODELS.values()]
+MIRROR_VIEW += ["view_stripeconnection"]
+
+
+@pytest.fixture
+def analyst(db):
+    """Finance analyst: reads the mirror and report runs, and runs reports."""
+    return staff("carol", [*MIRROR_VIEW, "view_reportrun", "run_report"])
+
+
+@pytest.fixture
+def viewer(db):
+    """Reads the mirror and report runs; may not run a report."""
+    return staff("dave", [*MIRROR_VIEW, "view_reportrun"])
 
 
 @pytest.fixture
