@@ -216,6 +216,22 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # grows with the square of the row count.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
+# Email: the scheduled reports. Development prints it on the console; production sends it
+# through SMTP. LUMEN_BASE_URL is where the links in an email point.
+EMAIL_BACKEND = os.getenv(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.getenv("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", "587")
+EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "True")
+DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Lumen <lumen@localhost>")
+LUMEN_BASE_URL = os.getenv("LUMEN_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

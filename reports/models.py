@@ -75,6 +75,10 @@ class ReportRun(models.Model):
     result = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
+    # A schedule's firing (the Celery task id, the same if the message is delivered again)
+    # and when its email went out: a firing runs and emails once.
+    firing = models.CharField(max_length=255, blank=True, db_index=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -146,3 +150,62 @@ class ReportCitation(models.Model):
         if not self.entries:
             return []
         return [(i, int(a)) for i, _, a in (e.rpartition(":") for e in self.entries.split(","))]
+
+
+class ReportSchedule(models.Model):
+    """A report run on a crontab, emailed to its recipients: a rolling period ("last month"),
+    so that each firing asks about its own time. Its django-celery-beat task is kept in step
+    with it (reports.schedules); each firing is a ReportRun whose requester is this schedule."""
+
+    class Period(models.TextChoices):
+        LAST_7_DAYS = "last_7_days", "Last 7 days"
+        LAST_30_DAYS = "last_30_days", "Last 30 days"
+        THIS_MONTH = "this_month", "This month"
+        LAST_MONTH = "last_month", "Last month"
+        LAST_6_MONTHS = "last_6_months", "Last 6 months"
+
+    name = models.CharField(max_length=100, unique=True, help_text="e.g. Monday revenue")
+    kind = models.CharField(max_length=16, choices=ReportRun.Kind.choices)
+    connection = models.ForeignKey(
+        "connectors.StripeConnection", on_delete=models.CASCADE, related_name="report_schedules"
+    )
+    period = models.CharField(
+        max_length=16,
+        choices=Period.choices,
+        default=Period.LAST_7_DAYS,
+        help_text="Disputes need none: they show what is open when the schedule fires.",
+    )
+    crontab = models.ForeignKey(
+        "django_celery_beat.CrontabSchedule", on_delete=models.PROTECT, related_name="+"
+    )
+    recipients = models.TextField(help_text="Email addresses, one a line or comma-separated.")
+    sync_first = models.BooleanField(
+        default=True, help_text="Bring the mirror up to date before each run."
+    )
+    enabled = models.BooleanField(default=True)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def recipient_list(self):
+        return [a.strip() for a in self.recipients.replace("\n", ",").split(",") if a.strip()]
