@@ -190,6 +190,8 @@ LUMEN_EVENTS_RETENTION_DAYS = envint("LUMEN_EVENTS_RETENTION_DAYS", "29")
 # A queue of their own for webhook deliveries, so they never wait behind a long backfill
 # (empty: the default queue).
 LUMEN_WEBHOOK_QUEUE = os.getenv("LUMEN_WEBHOOK_QUEUE", "")
+# A queue of their own for report runs asked for in the admin (empty: the default queue).
+LUMEN_REPORT_QUEUE = os.getenv("LUMEN_REPORT_QUEUE", "")
 
 # Shared state for the rate limit across worker processes. Empty: per-process limit.
 REDIS_URL = os.getenv("REDIS_URL", "")

@@ -13,6 +13,7 @@ way leaves nothing behind and is simply computed again.
 import json
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -70,10 +71,12 @@ def create(kind, connection, parameters, *, requester_kind, user=None, name="",
 
 
 def queue(run):
-    """Have a Celery worker compute the run once the transaction that created it commits."""
+    """Have a Celery worker compute the run once the transaction that created it commits
+    (on a queue of its own when LUMEN_REPORT_QUEUE names one)."""
     from reports.tasks import run_report
 
-    transaction.on_commit(lambda: run_report.delay(run.pk))
+    options = {"queue": settings.LUMEN_REPORT_QUEUE} if settings.LUMEN_REPORT_QUEUE else {}
+    transaction.on_commit(lambda: run_report.apply_async(args=[run.pk], **options))
 
 
 def claim(run_id):

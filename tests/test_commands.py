@@ -87,7 +87,8 @@ def test_a_revoked_key_exits_non_zero_with_the_reason(db, emulator, monkeypatch)
 @pytest.mark.django_db(transaction=True)
 def test_the_demo_serves_a_working_portal(tmp_path):
     """`manage.py demo` as the README runs it: the admin answers on 127.0.0.1, the printed
-    login works, and the demo connection is verified with its calls on the audit log."""
+    login works, the demo connection is verified with its calls on the audit log, and the
+    front page shows the figures of a run of each report."""
     env = {**os.environ, "DATABASE_URL": url_of_test_database(), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--port", "0", "--emulator-port", "0"],
@@ -124,6 +125,11 @@ def test_the_demo_serves_a_working_portal(tmp_path):
         assert "demo" in page and ">OK<" in page and "rk_test_…" in page
         events = session.get(f"{base}/admin/audit/auditevent/", timeout=30).text
         assert "/v1/account" in events
+        # A new user sees where the money stands at once: one finished run of each report.
+        assert "Reports: revenue succeeded, mrr succeeded, disputes succeeded, payouts" in text
+        front = session.get(f"{base}/admin/", timeout=30).text
+        assert "Net revenue, last 30 days" in front and "No run yet." not in front
+        assert front.count('class="lumen-headline"') >= 5
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -16,8 +16,11 @@ from connectors.emulator import DEMO_KEY, EmulatorStore, StripeEmulator, seed_ac
 from connectors.models import StripeConnection
 from connectors.sync import run_sync
 from lumen.celery import app as celery_app
+from reports import runner
 
 DEMO_USER = "demo"
+DEMO_REPORTS = {"revenue": {"days": 30}, "mrr": {"months": 6}, "disputes": {},
+                "payouts": {"days": 30}}  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -57,6 +60,13 @@ class Command(BaseCommand):
         # The demo has no worker: its tasks ("Sync now") run in the web process.
         celery_app.conf.task_always_eager = True
         sync = run_sync(connection, actor=actor)
+        connection.refresh_from_db()
+
+        # One finished run of each report, so that the front page has figures at once.
+        reports = {}
+        for kind, parameters in DEMO_REPORTS.items():
+            run = runner.create(kind, connection, parameters, requester_kind="command", name="demo")
+            reports[kind] = runner.execute(run.pk)
 
         password = secrets.token_urlsafe(12)
         user, _ = User.objects.get_or_create(username=DEMO_USER)
@@ -83,6 +93,14 @@ class Command(BaseCommand):
             "verified": result.ok,
             "sync": sync.as_document(),
             "audit_events": AuditEvent.objects.filter(connection_id=connection.pk).count(),
+            "reports": {
+                kind: {
+                    "run": run.pk,
+                    "status": run.status,
+                    "url": f"{url}reports/reportrun/{run.pk}/change/",
+                }
+                for kind, run in reports.items()
+            },  # fmt: skip
         }
         if options["json"]:
             self.stdout.write(json.dumps(document, indent=2))
@@ -93,7 +111,12 @@ class Command(BaseCommand):
                 f"{result.message}\n"
                 f"Mirror: {sync.totals()['fetched']:,} objects read in {sync.api_calls} API calls "
                 f"({sync.get_status_display().lower()})\n"
-                f"Audit log: {document['audit_events']} events for this connection\n\n"
+                f"Audit log: {document['audit_events']} events for this connection\n"
+                f"Reports: "
+                + ", ".join(
+                    f"{kind} {run.get_status_display().lower()}" for kind, run in reports.items()
+                )
+                + "\n\n"
                 f"Admin: {url}\n"
                 f"Log in as {DEMO_USER} / {password}\n"
             )
