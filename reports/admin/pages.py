@@ -9,7 +9,7 @@ names a citation of the run (line, figure) that the mirror pages open as a list.
 from connectors.admin_mirror.links import changelist_url, mirror_link
 from connectors.models import BalanceTransaction, Charge, Customer, Dispute, Payout, Refund
 from connectors.money import decimals, format_amount, is_known
-from reports.formats import percent
+from reports.formats import counted, percent
 
 SELECTION = "cited"  # the kind of mirror selection a citation opens as (see selections)
 REVENUE_RECORDS = {"gross": Charge, "refunded": Refund, "disputed": Dispute}
@@ -49,13 +49,13 @@ def revenue(run, doc):
         rows = [
             [cell("Gross", numeric=False),
              figure_cell(c["gross"], currency, cited_url(run, Charge, line, "gross")),
-             cell(f"{c['charge_count']:,} charges")],
+             cell(counted(c["charge_count"], "charge"))],
             [cell("Refunded", numeric=False),
              figure_cell(c["refunded"], currency, cited_url(run, Refund, line, "refunded")),
-             cell(f"{c['refund_count']:,} refunds")],
+             cell(counted(c["refund_count"], "refund"))],
             [cell("Disputed", numeric=False),
              figure_cell(c["disputed"], currency, cited_url(run, Dispute, line, "disputed")),
-             cell(f"{c['dispute_count']:,} disputes")],
+             cell(counted(c["dispute_count"], "dispute"))],
             [cell("Net", numeric=False), cell(money(c["net"])), cell("")],
             [cell("Refund rate", numeric=False), cell(percent(c["refund_rate"])), cell("")],
         ]  # fmt: skip
