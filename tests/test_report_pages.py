@@ -261,3 +261,25 @@ def test_charges_listed_are_the_cited_ones_even_in_another_connection(acme, mirr
     assert pks and set(Charge.objects.filter(pk__in=pks).values_list("connection", flat=True)) == {
         acme.pk
     }
+
+
+def test_the_lists_of_runs_and_schedules_cost_the_same_whatever_their_length(
+    acme, client, alice
+):
+    from tests.test_report_schedules import make_schedule
+
+    client.force_login(alice)
+    runs = reverse("admin:reports_reportrun_changelist")
+    schedules_list = reverse("admin:reports_reportschedule_changelist")
+    report_run(acme, "disputes")
+    make_schedule(acme, name="one")
+    with CaptureQueriesContext(db) as few:
+        assert client.get(runs).status_code == 200
+        assert client.get(schedules_list).status_code == 200
+    for n in range(6):
+        report_run(acme, "disputes")
+        make_schedule(acme, name=f"more {n}")
+    with CaptureQueriesContext(db) as many:
+        assert client.get(runs).status_code == 200
+        assert client.get(schedules_list).status_code == 200
+    assert len(many) == len(few)
