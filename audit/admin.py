@@ -263,7 +263,8 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("id", "occurred_at_utc", "actor_kind", "actor", "origin")}),
         ("Call", {"fields": (
-            "connection_id", "connection_name", "operation", "method", "path", "resource_type",
+            "connection_id", "connection_name", "operation", "method", "host", "path",
+            "resource_type",
             "object_id", "date_from_utc", "date_to_utc", "params",
         )}),
         ("Result", {"fields": (

@@ -64,6 +64,8 @@ class AuditEvent(models.Model):
     operation = models.CharField(max_length=64)
     method = models.CharField(max_length=8, blank=True)
     path = models.CharField(max_length=300, blank=True)
+    # Where a call to Stripe went (api.stripe.com, or the emulator in development).
+    host = models.CharField(max_length=255, blank=True)
     resource_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=255, blank=True)
     date_from = models.DateTimeField(null=True, blank=True)

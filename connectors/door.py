@@ -15,6 +15,7 @@ import random
 import re
 import threading
 import time
+from urllib.parse import urlsplit
 
 import stripe
 from django.conf import settings
@@ -211,6 +212,7 @@ class Door:
             operation=operation_of(path),
             method=method,
             path=path,
+            host=urlsplit(settings.STRIPE_API_BASE).netloc,
             resource_type=resource,
             object_id=object_id,
             date_from=created.get("gte", created.get("gt")),
