@@ -263,9 +263,7 @@ def test_charges_listed_are_the_cited_ones_even_in_another_connection(acme, mirr
     }
 
 
-def test_the_lists_of_runs_and_schedules_cost_the_same_whatever_their_length(
-    acme, client, alice
-):
+def test_the_lists_of_runs_and_schedules_cost_the_same_whatever_their_length(acme, client, alice):
     from tests.test_report_schedules import make_schedule
 
     client.force_login(alice)

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0002_append_only_trigger'),
+        ("audit", "0002_append_only_trigger"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditevent',
-            name='host',
+            model_name="auditevent",
+            name="host",
             field=models.CharField(blank=True, max_length=255),
         ),
     ]
