@@ -23,6 +23,11 @@ class SyncRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    # A run is the record of calls made to Stripe and of what changed in the mirror: nobody
+    # deletes it (a connection's deletion takes its runs with it).
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     @admin.display(description="Duration")
     def duration_display(self, run):
         return f"{run.duration.total_seconds():.1f} s"

@@ -76,7 +76,8 @@ def schedule_name(connection):
 
 def schedule_sync(connection):
     """Keep the connection's polling schedule (django-celery-beat) in step with its
-    sync_interval_minutes; staff may also edit the schedule itself under Periodic tasks."""
+    sync_interval_minutes. The schedule passes its own id, so the sync is recorded as done by
+    the schedule it really is (connectors.requesters)."""
     name = schedule_name(connection)
     if not connection.sync_interval_minutes:
         PeriodicTask.objects.filter(name=name).update(enabled=False)
@@ -90,18 +91,31 @@ def schedule_sync(connection):
             "task": "connectors.tasks.sync_connection",
             "interval": every,
             "args": json.dumps([connection.pk]),
-            "kwargs": json.dumps({"actor_name": name}),
             "enabled": True,
         },
     )
+    kwargs = json.dumps({"schedule_id": task.pk})
+    if task.kwargs != kwargs:
+        task.kwargs = kwargs
+        task.save(update_fields=["kwargs"])
     return task
 
 
-def sync_now(connection, *, actor):
-    """Queue a sync of the connection; the run records who asked."""
+def sync_now(connection, *, user):
+    """Queue a sync of the connection for a staff user; the run records who asked."""
     from connectors.tasks import sync_connection
 
-    return sync_connection.delay(connection.pk, actor_kind=actor.kind, actor_name=actor.name)
+    connection_id, user_id = connection.pk, user.pk
+    transaction.on_commit(lambda: sync_connection.delay(connection_id, user_id=user_id))
+
+
+def queue_verification(connection, *, user):
+    """Verify the connection in a worker (each probe of Stripe can take up to STRIPE_TIMEOUT:
+    a web request must not wait for seventeen of them)."""
+    from connectors.tasks import verify_connection
+
+    connection_id, user_id = connection.pk, user.pk
+    transaction.on_commit(lambda: verify_connection.delay(connection_id, user_id=user_id))
 
 
 def verify(connection, *, actor, origin=""):

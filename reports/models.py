@@ -84,7 +84,10 @@ class ReportRun(models.Model):
         ordering = ["-id"]
         # Reading runs (view_reportrun) and running reports are separate: a report run
         # reads the whole account, and with "sync first" calls Stripe.
-        permissions = [("run_report", "Can run reports")]
+        permissions = [
+            ("run_report", "Can run reports"),
+            ("export_reportrun", "Can download report runs (JSON, CSV, XLSX)"),
+        ]
         indexes = [
             models.Index(fields=["connection", "kind", "-id"], name="reportrun_conn_kind_id"),
             models.Index(fields=["status", "-id"], name="reportrun_status_id"),

@@ -9,12 +9,12 @@ import os
 import time
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission, User
 
 from audit.recorder import Actor
 from connectors import connections
 from connectors.emulator import DEMO_KEY, EmulatorStore, Faults, StripeEmulator, seed_account
-from connectors.models import MIRROR_MODELS, StripeConnection
+from connectors.models import StripeConnection
 
 pytest_plugins = ["tests.accounts"]
 
@@ -81,27 +81,47 @@ def bob(db):
     return user
 
 
-def staff(username, codenames):
+def member(username, *roles):
+    """A staff user holding Lumen's roles (the groups roles/definitions.py describes)."""
     user = User.objects.create_user(username, f"{username}@example.org", "password", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    user.groups.set(Group.objects.filter(name__in=roles))
+    assert user.groups.count() == len(roles), f"no such role among {roles}"
     return user
-
-
-# Browsing the mirror: every mirrored kind, and the connections themselves.
-MIRROR_VIEW = [f"view_{model._meta.model_name}" for model in MIRROR_MODELS.values()]
-MIRROR_VIEW += ["view_stripeconnection"]
 
 
 @pytest.fixture
 def analyst(db):
-    """Finance analyst: reads the mirror and report runs, and runs reports."""
-    return staff("carol", [*MIRROR_VIEW, "view_reportrun", "run_report"])
+    """Finance analyst: reads the mirror and report runs, runs reports and exports."""
+    return member("carol", "Analyst")
 
 
 @pytest.fixture
 def viewer(db):
-    """Reads the mirror and report runs; may not run a report."""
-    return staff("dave", [*MIRROR_VIEW, "view_reportrun"])
+    """Reads the mirror and report runs; may not run a report or export."""
+    return member("dave", "Viewer")
+
+
+@pytest.fixture
+def connection_admin(db):
+    """Manages keys, webhooks and sync schedules; verifies and syncs."""
+    return member("erin", "Connection admin")
+
+
+@pytest.fixture
+def auditor(db):
+    return member("frank", "Auditor")
+
+
+@pytest.fixture
+def after_commit(django_capture_on_commit_callbacks):
+    """Run the Celery tasks a request queues once its transaction commits, in this process
+    (a real worker runs them in tests/test_worker.py): `with after_commit(): client.post(...)`.
+    """
+    from lumen.celery import app
+
+    app.conf.task_always_eager = True
+    yield lambda: django_capture_on_commit_callbacks(execute=True)
+    app.conf.task_always_eager = False
 
 
 @pytest.fixture

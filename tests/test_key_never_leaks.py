@@ -43,14 +43,15 @@ def everything_logged(caplog):
 
 
 def test_the_key_appears_nowhere_after_a_full_run(
-    client, alice, emulator, everything_logged, capfd, tmp_path, monkeypatch
+    client, alice, emulator, everything_logged, capfd, tmp_path, monkeypatch, after_commit
 ):
     client.force_login(alice)
     seen = []
 
     # Connect in the admin, then rotate from the command line.
     add = reverse("admin:connectors_stripeconnection_add")
-    seen.append(client.post(add, {"name": "acme", "key": TEST_KEY}, follow=True).content)
+    with after_commit():  # the verification the save queues
+        seen.append(client.post(add, {"name": "acme", "key": TEST_KEY}, follow=True).content)
     conn = StripeConnection.objects.get()
     assert conn.health == "ok"
     grant_key(emulator, ROTATED_KEY)

@@ -11,7 +11,7 @@ import time
 from collections import Counter, defaultdict
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission, User
 from django.db import connection as db
 from django.db import transaction
 from django.test.utils import CaptureQueriesContext
@@ -281,14 +281,18 @@ def test_a_customer_page_runs_as_many_queries_for_a_long_history_as_for_a_short_
 # Charges ------------------------------------------------------------------------------------
 
 
-def test_the_charge_list_shows_outcome_risk_card_and_customer(staff, mirror, acme):
+def test_the_charge_list_shows_outcome_risk_card_and_customer(staff, carol, mirror, acme):
     charge = objects(mirror, "charges")[0]
     charge["outcome"]["risk_level"] = "elevated"
     load(acme, "charges", [charge])
     customer = Customer.objects.get(connection=acme, stripe_id=charge["customer"])
+    card = charge["payment_method_details"]["card"]
+    # The card shows to staff with full access only.
+    hidden = staff.get(changelist("charge", q=charge["id"])).content.decode()
+    assert "•••• hidden" in hidden and f"•••• {card['last4']}" not in hidden
+    carol.groups.add(Group.objects.get(name="Full access"))
     response = staff.get(changelist("charge", q=charge["id"]))
     html = response.content.decode()
-    card = charge["payment_method_details"]["card"]
     assert f"{card['brand'].title()} •••• {card['last4']}" in html
     assert charge["outcome"]["type"] in html and charge["outcome"]["risk_level"] in html
     assert f'href="{change(customer)}"' in html and customer.name in html
@@ -310,7 +314,8 @@ def test_charges_filter_by_status_date_and_customer(staff, mirror, acme):
     assert listed(staff, "charge", q=charges[5]["id"]) == [charges[5]["id"]]
 
 
-def test_a_card_number_never_exists_here(staff, mirror, acme):
+def test_a_card_number_never_exists_here(staff, carol, mirror, acme):
+    carol.groups.add(Group.objects.get(name="Full access"))
     names = {f.name for f in Charge._meta.get_fields()}
     assert not {n for n in names if "number" in n or "cvc" in n}
     assert {"card_brand", "card_last4"} <= names

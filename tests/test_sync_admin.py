@@ -40,19 +40,15 @@ def test_a_bad_interval_is_refused(staff_client, connection):
     assert not PeriodicTask.objects.filter(task="connectors.tasks.sync_connection").exists()
 
 
-def test_sync_now_runs_and_the_run_shows_what_it_did(staff_client, connection, settings):
+def test_sync_now_runs_and_the_run_shows_what_it_did(
+    staff_client, connection, settings, after_commit
+):
     settings.LUMEN_SYNC_HISTORY_DAYS = 3650
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from lumen.celery import app
-
-    app.conf.task_always_eager = True
-    try:
+    with after_commit():
         staff_client.post(
             reverse("admin:connectors_stripeconnection_changelist"),
             {"action": "sync_selected", "_selected_action": [connection.pk]},
         )
-    finally:
-        app.conf.task_always_eager = False
     run = SyncRun.objects.get(connection=connection)
     assert run.status == "succeeded"
     assert (run.actor_kind, run.actor) == ("user", "alice")

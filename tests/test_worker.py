@@ -21,7 +21,7 @@ def test_a_worker_verifies_a_connection_by_its_id(emulator, alice):
     emulator.clear_log()
 
     with celery_worker() as queue:
-        result = verify_connection.apply_async(args=[conn.pk], queue=queue)
+        result = verify_connection.apply_async(args=[conn.pk, alice.pk], queue=queue)
         outcome = result.get(timeout=120)
 
     assert outcome["ok"] is True and outcome["connection"] == "acme"
@@ -29,7 +29,8 @@ def test_a_worker_verifies_a_connection_by_its_id(emulator, alice):
     assert conn.health == "ok" and conn.account_id.startswith("acct_")
     calls = AuditEvent.objects.filter(method="GET", connection_id=conn.pk)
     assert calls.count() == len(emulator.request_log) > 0
-    assert set(calls.values_list("actor_kind", flat=True)) == {"schedule"}
+    # Who asked is looked up from the user's id, never taken from the message as a name.
+    assert set(calls.values_list("actor_kind", "actor")) == {("user", "alice")}
     assert set(calls.values_list("origin", flat=True)) == {f"task:verify_connection:{conn.pk}"}
     # The task's arguments, as the broker and the result backend hold them, are ids only.
     assert TEST_KEY not in repr(result.args) + repr(result.kwargs)

@@ -5,6 +5,7 @@ from datetime import UTC
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from connectors import card_access
 from connectors.money import format_amount
 
 NONE = "–"
@@ -66,6 +67,8 @@ CARD_BRANDS = {"amex": "Amex", "jcb": "JCB", "unionpay": "UnionPay", "eftpos_au"
 def card(charge):
     if not charge.card_last4:
         return NONE
+    if not card_access.visible():
+        return nowrap(card_access.HIDDEN)
     brand = charge.card_brand
     brand = CARD_BRANDS.get(brand) or brand.replace("_", " ").title() or "Card"
     return nowrap(f"{brand} •••• {charge.card_last4}")
@@ -82,6 +85,13 @@ def table(headers, rows):
         format_html_join("", "<th>{}</th>", ((h,) for h in headers)),
         format_html_join("", "<tr>{}</tr>", cells),
     )
+
+
+def raw_for_page(value):
+    """The raw object as the page's user may see it: never a card number or CVC, and card
+    and billing details only with full access."""
+    value = without_card_numbers(value)
+    return value if card_access.visible() else card_access.redacted(value)
 
 
 def without_card_numbers(value, in_card=False):

@@ -90,6 +90,16 @@ class StripeConnection(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "Stripe connection"
+        # What staff may do beyond Django's add/change/delete/view, each granted by a role
+        # (see roles/definitions.py). Verifying and syncing call Stripe in the staff user's
+        # name; card details and exports take data out of the portal.
+        permissions = [
+            ("verify_stripeconnection", "Can verify connections (calls Stripe)"),
+            ("sync_stripeconnection", "Can sync connections (calls Stripe)"),
+            ("export_mirror", "Can export mirrored records as CSV"),
+            ("view_card_details", "Can see card details: brand, last four, fingerprint, "
+                                  "billing details (full access)"),
+        ]  # fmt: skip
 
     def __str__(self):
         return self.name

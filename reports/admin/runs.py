@@ -100,6 +100,9 @@ class ReportRunAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_export_permission(self, request):
+        return request.user.has_perm("reports.export_reportrun")
+
     # Asking for a run
 
     def get_fields(self, request, obj=None):
@@ -147,6 +150,7 @@ class ReportRunAdmin(admin.ModelAdmin):
                 downloads=[
                     (fmt.upper(), reverse("admin:reports_reportrun_download", args=[run.pk, fmt]))
                     for fmt in DOWNLOADS
+                    if self.has_export_permission(request)
                 ],
             )
         return context
@@ -198,7 +202,7 @@ class ReportRunAdmin(admin.ModelAdmin):
 
     def download_view(self, request, run_id, fmt):
         """The document as JSON, CSV or XLSX, recorded on the audit log as a staff action."""
-        if not self.has_view_permission(request) or fmt not in DOWNLOADS:
+        if not self.has_export_permission(request) or fmt not in DOWNLOADS:
             raise PermissionDenied
         run = get_object_or_404(ReportRun, pk=run_id, status=ReportRun.Status.SUCCEEDED)
         doc = run.document
