@@ -7,6 +7,7 @@ is validated, verified and recorded on the audit log the same way whoever starts
 import json
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -105,8 +106,7 @@ def sync_now(connection, *, user):
     """Queue a sync of the connection for a staff user; the run records who asked."""
     from connectors.tasks import sync_connection
 
-    connection_id, user_id = connection.pk, user.pk
-    transaction.on_commit(lambda: sync_connection.delay(connection_id, user_id=user_id))
+    queue_for_staff(sync_connection, connection.pk, user_id=user.pk)
 
 
 def queue_verification(connection, *, user):
@@ -114,8 +114,15 @@ def queue_verification(connection, *, user):
     a web request must not wait for seventeen of them)."""
     from connectors.tasks import verify_connection
 
-    connection_id, user_id = connection.pk, user.pk
-    transaction.on_commit(lambda: verify_connection.delay(connection_id, user_id=user_id))
+    queue_for_staff(verify_connection, connection.pk, user_id=user.pk)
+
+
+def queue_for_staff(task, connection_id, **kwargs):
+    """Queue once the request's transaction commits (a worker must find what it saved), on
+    LUMEN_CONNECTION_QUEUE when it names one."""
+    queue = settings.LUMEN_CONNECTION_QUEUE
+    options = {"queue": queue} if queue else {}
+    transaction.on_commit(lambda: task.apply_async(args=[connection_id], kwargs=kwargs, **options))
 
 
 def verify(connection, *, actor, origin=""):

@@ -194,6 +194,8 @@ LUMEN_EVENTS_RETENTION_DAYS = envint("LUMEN_EVENTS_RETENTION_DAYS", "29")
 LUMEN_WEBHOOK_QUEUE = os.getenv("LUMEN_WEBHOOK_QUEUE", "")
 # A queue of their own for report runs asked for in the admin (empty: the default queue).
 LUMEN_REPORT_QUEUE = os.getenv("LUMEN_REPORT_QUEUE", "")
+# Verifications and syncs that staff ask for in the admin: a queue of their own, if named.
+LUMEN_CONNECTION_QUEUE = os.getenv("LUMEN_CONNECTION_QUEUE", "")
 
 # Shared state for the rate limit across worker processes. Empty: per-process limit.
 REDIS_URL = os.getenv("REDIS_URL", "")

@@ -2,9 +2,9 @@
 administrator needs to be a superuser. A user may hold several roles; "Full access" is apart
 because it only adds card details to what the user's other roles show.
 
-The groups are created (and brought back in line with this file) by the migrations of this
-app. An administrator assigns a role under Authentication and authorization → Users → a
-user → Groups. The README's "Roles" section says the same for staff.
+The groups are created by this app's migration, and brought back in line with this file after
+every `migrate` (roles/apps.py). An administrator assigns a role under Authentication and
+authorization → Users → a user → Groups. The README's "Roles" section says the same.
 """
 
 # Every kind of record the mirror holds (connectors.models.mirror.MIRROR_MODELS and the
@@ -75,7 +75,7 @@ PURPOSE = {
 }
 
 
-def apply(apps, roles=ROLES):
+def apply(apps, roles=ROLES, using="default"):
     """Make each group hold exactly its role's permissions, creating what is missing.
 
     Run from migrations, where permissions of a model added in the same `migrate` do not
@@ -90,16 +90,16 @@ def apply(apps, roles=ROLES):
         for code in codes:
             app_label, codename = code.split(".")
             model = model_of(apps, app_label, codename)
-            content_type, _ = ContentType.objects.get_or_create(
+            content_type, _ = ContentType.objects.using(using).get_or_create(
                 app_label=app_label, model=model._meta.model_name
             )
-            permission, _ = Permission.objects.get_or_create(
+            permission, _ = Permission.objects.using(using).get_or_create(
                 content_type=content_type,
                 codename=codename,
                 defaults={"name": permission_name(model, codename)},
             )
             permissions.append(permission)
-        group, _ = Group.objects.get_or_create(name=name)
+        group, _ = Group.objects.using(using).get_or_create(name=name)
         group.permissions.set(permissions)
 
 

@@ -121,7 +121,8 @@ def after_commit(django_capture_on_commit_callbacks):
 
     app.conf.task_always_eager = True
     yield lambda: django_capture_on_commit_callbacks(execute=True)
-    app.conf.task_always_eager = False
+    # Back to what the settings say (other tests set CELERY_TASK_ALWAYS_EAGER themselves).
+    app.conf.changes.pop("task_always_eager", None)
 
 
 @pytest.fixture

@@ -198,7 +198,7 @@ def test_a_connection_admin_verifies_and_syncs_in_a_worker_not_in_the_request(
     try:
         queued[0]()
     finally:
-        app.conf.task_always_eager = False
+        app.conf.changes.pop("task_always_eager", None)
     verified = AuditEvent.objects.filter(operation="connection.verified").latest("id")
     assert (verified.actor_kind, verified.actor) == ("user", "erin")
     assert emulator.request_log

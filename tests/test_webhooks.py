@@ -107,7 +107,7 @@ def eager():
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
     yield
-    celery_app.conf.task_always_eager = False
+    celery_app.conf.changes.pop("task_always_eager", None)
     celery_app.conf.task_eager_propagates = False
 
 

@@ -6,7 +6,7 @@ from django.db import migrations
 def create_groups(apps, schema_editor):
     from roles.definitions import apply
 
-    apply(apps)
+    apply(apps, using=schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):
