@@ -17,6 +17,7 @@ from audit.models import AuditEvent
 from connectors import connections
 from connectors.models import MIRROR_MODELS, Balance, Charge, SyncRun
 from connectors.tasks import sync_connection
+from reports.models import ReportRun
 from roles.definitions import MIRROR, ROLES
 from tests.accounts import Account, at, report_run
 from tests.conftest import member
@@ -202,6 +203,19 @@ def test_a_connection_admin_verifies_and_syncs_in_a_worker_not_in_the_request(
     verified = AuditEvent.objects.filter(operation="connection.verified").latest("id")
     assert (verified.actor_kind, verified.actor) == ("user", "erin")
     assert emulator.request_log
+
+
+def test_only_who_may_run_reports_runs_a_schedule_now(client, acme, after_commit):
+    from tests.test_report_schedules import make_schedule
+
+    schedule = make_schedule(acme)
+    url = reverse("admin:reports_reportschedule_changelist")
+    for role, runs in (("Viewer", 0), ("Analyst", 1)):
+        client.force_login(member(role.lower(), role))
+        offered = b"run_now" in client.get(url).content
+        with after_commit():
+            client.post(url, {"action": "run_now", "_selected_action": [schedule.pk]})
+        assert (offered, ReportRun.objects.count()) == (bool(runs), runs), role
 
 
 # Who asked for a task -----------------------------------------------------------------

@@ -3,7 +3,7 @@ edited on the same page), who gets the email, and whether to sync first."""
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import OuterRef, Subquery
@@ -125,12 +125,12 @@ class ReportScheduleAdmin(admin.ModelAdmin):
             schedules.forget(schedule)
         super().delete_queryset(request, queryset)
 
-    @admin.action(description="Run the selected schedules now (and email them)")
+    def has_run_permission(self, request):
+        return request.user.has_perm("reports.run_report")
+
+    @admin.action(description="Run the selected schedules now (and email them)",
+                  permissions=["run"])  # fmt: skip
     def run_now(self, request, queryset):
-        if not request.user.has_perm("reports.run_report"):
-            self.message_user(request, "Running reports needs the permission to run them.",
-                              level=messages.ERROR)  # fmt: skip
-            return
         from reports.tasks import run_schedule
 
         for schedule in queryset:
