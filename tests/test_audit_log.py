@@ -10,7 +10,16 @@ from django.db import DatabaseError, connection, transaction
 
 from audit.models import GENESIS_HASH, AppendOnlyError, AuditEvent
 from audit.recorder import Actor, record
-from tests.audit_fixtures import behind_the_apps_back, day, event_at, postgresql_only
+from tests.audit_fixtures import (
+    behind_the_apps_back,
+    day,
+    event_at,
+    keyed_hash,
+    legacy_hash,
+    postgresql_only,
+    rewrite_chain,
+    stored_rows,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -131,6 +140,33 @@ def test_it_finds_a_rehashed_row_by_its_successor(three):
         )
     status, out = verify()
     assert (status, out.split(":")[0]) == (1, f"audit chain BROKEN at event #{three[2].pk}")
+
+
+def test_it_finds_a_row_edited_and_every_later_hash_recomputed(three):
+    # A database superuser edits a row and recomputes the chain from there, as the plain
+    # SHA-256 chain allowed anyone to: without AUDIT_CHAIN_KEY the new hashes do not fit.
+    with behind_the_apps_back() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET object_count = 99 WHERE id = %s", [three[1].pk])
+    first, *later = stored_rows()
+    rewrite_chain(later, legacy_hash, previous_hash=first["chain_hash"])
+    status, out = verify()
+    assert (status, out.split(":")[0]) == (1, f"audit chain BROKEN at event #{three[1].pk}")
+
+
+def test_it_finds_a_chain_recomputed_under_another_key(three):
+    with behind_the_apps_back() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET object_count = 99 WHERE id = %s", [three[1].pk])
+    rewrite_chain(stored_rows(), lambda previous, row: keyed_hash(previous, row, "a guess"))
+    status, out = verify()
+    assert (status, out.split(":")[0]) == (1, f"audit chain BROKEN at event #{three[0].pk}")
+
+
+def test_it_finds_an_edited_host(db):
+    event = event_at(day(1), method="GET", path="/v1/charges", host="api.stripe.com")
+    with behind_the_apps_back() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET host = 'evil.example' WHERE id = %s", [event.pk])
+    status, out = verify()
+    assert (status, out.split(":")[0]) == (1, f"audit chain BROKEN at event #{event.pk}")
 
 
 def test_it_finds_a_deleted_middle_row(three):
