@@ -24,10 +24,8 @@ CHANGELIST = "admin:audit_auditevent_changelist"
 EXPORT = "admin:audit_auditevent_export"
 EXPORT_CSV = "admin:audit_auditevent_export_csv"
 
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="the append-only trigger exists on PostgreSQL only (SQLite's test flush deletes rows)",
-)
+AUDIT_TABLE = AuditEvent._meta.db_table
+PG_TRIGGER = "audit_auditevent_append_only"
 
 
 @pytest.fixture
@@ -131,21 +129,36 @@ def events(db):
     }
 
 
+def sqlite_triggers(connection, table=AUDIT_TABLE):
+    """(name, CREATE statement) of each trigger on `table` of a SQLite database."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s",
+            [table],
+        )
+        return cursor.fetchall()
+
+
 @contextmanager
 def behind_the_apps_back():
-    """A raw cursor that can change audit rows, as a database superuser with psql could.
+    """A raw cursor that can change audit rows, as a database superuser could.
 
-    On PostgreSQL the append-only trigger is disabled for the duration.
+    The append-only triggers are disabled for the duration (PostgreSQL), or dropped and
+    created again (SQLite, which cannot disable a trigger).
     """
-    table = AuditEvent._meta.db_table
+    triggers = sqlite_triggers(connection) if connection.vendor == "sqlite" else []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER audit_auditevent_append_only")
+            cursor.execute(f"ALTER TABLE {AUDIT_TABLE} DISABLE TRIGGER {PG_TRIGGER}")
+        for name, _ in triggers:
+            cursor.execute(f'DROP TRIGGER "{name}"')
         try:
             yield cursor
         finally:
             if connection.vendor == "postgresql":
-                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER audit_auditevent_append_only")
+                cursor.execute(f"ALTER TABLE {AUDIT_TABLE} ENABLE TRIGGER {PG_TRIGGER}")
+            for _, sql in triggers:
+                cursor.execute(sql)
 
 
 def changelist_url(**query):
@@ -201,7 +214,9 @@ def legacy_hash(previous_hash, row):
 
 
 def keyed_hash(previous_hash, row, key):
-    return hmac.new(key.encode(), link_payload(previous_hash, row, KEYED_FIELDS), "sha256").hexdigest()
+    return hmac.new(
+        key.encode(), link_payload(previous_hash, row, KEYED_FIELDS), "sha256"
+    ).hexdigest()
 
 
 def rewrite_chain(rows, link, previous_hash="0" * 64):
@@ -210,5 +225,6 @@ def rewrite_chain(rows, link, previous_hash="0" * 64):
         for row in rows:
             previous_hash = link(previous_hash, row)
             cursor.execute(
-                "UPDATE audit_auditevent SET chain_hash = %s WHERE id = %s", [previous_hash, row["id"]]
+                "UPDATE audit_auditevent SET chain_hash = %s WHERE id = %s",
+                [previous_hash, row["id"]],
             )
