@@ -10,7 +10,7 @@ import time
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
+from django.db.backends.sqlite3.base import DatabaseOperations as SQLiteOperations
 
 from audit.recorder import Actor
 from connectors import connections

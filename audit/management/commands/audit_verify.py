@@ -63,7 +63,8 @@ class Command(BaseCommand):
             return f"audit chain BROKEN{where}: {result.reason}"
         text = f"audit chain intact: {result.events} events"
         if result.anchors_checked:
-            return f"{text}, checked against {result.anchors_checked} anchors"
+            anchors = result.anchors_checked
+            return f"{text}, checked against {anchors} anchor{'' if anchors == 1 else 's'}"
         if result.events:
             # Not a failure: a new install has no anchor until the first is written.
             return (
