@@ -1,6 +1,9 @@
 """The audit log is append-only, and an edit made behind the application's back is found."""
 
 import json
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from io import StringIO
 
@@ -19,6 +22,7 @@ from tests.audit_fixtures import (
     rewrite_chain,
     stored_rows,
 )
+from tests.worker import ROOT, child_env
 
 pytestmark = pytest.mark.django_db
 
@@ -217,3 +221,46 @@ def test_it_keeps_the_chain_for_values_the_database_normalises(db):
     assert (event.duration_ms, event.http_status) == (12, 200)
     assert event.date_from == datetime(2025, 1, 1, tzinfo=UTC)
     assert verify()[1].startswith("audit chain intact: 1 events;")
+
+
+# Concurrent writers -----------------------------------------------------------------------------
+
+WRITER = """
+import os, sys, time
+from pathlib import Path
+from audit.recorder import Actor, record
+folder = Path(sys.argv[1])
+(folder / f"ready-{os.getpid()}").touch()
+deadline = time.monotonic() + 60
+while not (folder / "go").exists() and time.monotonic() < deadline:
+    time.sleep(0.01)
+for n in range(100):
+    record(actor=Actor.command(f"writer-{os.getpid()}"), operation="list", object_count=n)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_in_several_processes_make_one_unbroken_chain(tmp_path):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    code = f"import sys; sys.argv[1:] = [{str(tmp_path)!r}]; exec(open({str(script)!r}).read())"
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()  # all at once, so that they contend for the head
+    for writer in writers:
+        output, _ = writer.communicate(timeout=120)
+        assert writer.returncode == 0, output
+    assert AuditEvent.objects.count() == 300
+    assert verify()[1].startswith("audit chain intact: 300 events")
