@@ -42,6 +42,18 @@ def viewer(db):
 
 
 @pytest.fixture
+def auditor(db):
+    """Staff allowed to view the audit log and to export it."""
+    user = User.objects.create_user("aud", "aud@example.org", "password", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="audit", codename__in=["view_auditevent", "export_auditevent"]
+        )
+    )
+    return user
+
+
+@pytest.fixture
 def outsider(db):
     """Staff without any permission on the audit log."""
     return User.objects.create_user("oz", "oz@example.org", "password", is_staff=True)
