@@ -102,8 +102,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
-    "import_export",
+    # Before import_export: audit's `export` command, which records exports of the log,
+    # takes the place of import_export's.
     "audit",
+    "import_export",
     "connectors",
     "reports",
 ]
