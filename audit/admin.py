@@ -10,6 +10,7 @@ import datetime
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -19,6 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 from import_export import resources
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
@@ -326,9 +328,12 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
         return False
 
     def has_export_permission(self, request):
-        # django-import-export allows any staff user by default; the log is for those who
-        # may view it.
-        return self.has_view_permission(request) and super().has_export_permission(request)
+        # django-import-export allows any staff user unless told otherwise; taking a copy of
+        # the log away needs its own permission, on top of the right to read it.
+        codename = get_permission_codename("export", self.opts)
+        return self.has_view_permission(request) and request.user.has_perm(
+            f"{self.opts.app_label}.{codename}"
+        )
 
     def get_search_results(self, request, queryset, search_term):
         # Exact and case-sensitive, so each is one index lookup (the admin's "=" prefix would
@@ -341,9 +346,11 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
     # Exports ---------------------------------------------------------------------------
 
     def get_urls(self):
+        # A POST: a download that writes to the log must not be started by a link, a
+        # prefetch or another site's <img>, and the admin's CSRF check covers only POSTs.
         streaming = path(
             "export-csv/",
-            self.admin_site.admin_view(self.export_csv_view),
+            self.admin_site.admin_view(require_POST(self.export_csv_view)),
             name=f"{self.opts.app_label}_{self.opts.model_name}_export_csv",
         )
         return [streaming, *super().get_urls()]
@@ -370,7 +377,8 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
         return data
 
     def export_csv_view(self, request):
-        """The current selection of the list as CSV, streamed as it is read."""
+        """The current selection of the list (its filters in the query string) as CSV,
+        streamed as it is read."""
         if not self.has_export_permission(request):
             raise PermissionDenied
         try:

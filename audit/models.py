@@ -1,18 +1,22 @@
 """The audit log: one row per call to Stripe and per staff action that matters.
 
-Rows are append-only. The model refuses updates and deletes, the admin offers neither, and on
-PostgreSQL a trigger refuses UPDATE and DELETE from any client. Each row also carries a
-SHA-256 hash chained to the previous row, so an edit made behind the application's back (a
-superuser with psql, a restored backup) is found by `manage.py audit_verify`.
+Rows are append-only. The model refuses updates and deletes, the admin offers neither, and a
+trigger (on PostgreSQL and on SQLite) refuses UPDATE and DELETE from any client. Each row also
+carries an HMAC-SHA256, keyed with AUDIT_CHAIN_KEY (a secret kept outside the database) and
+chained to the previous row, so an edit made behind the application's back (a superuser with
+psql, a restored backup) is found by `manage.py audit_verify`, even when its author
+recomputed every later link: without the key the links do not fit. Removing the newest rows
+leaves a shorter chain that is still whole; anchors (audit.anchors) find that.
 
 Audit knows nothing of Stripe or reports: connection and resource are plain text columns,
 not foreign keys, so deleting a connection never touches (or cascades into) its history.
 """
 
-import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -84,6 +88,8 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Viewing the log and taking a copy of it away are separate rights.
+        permissions = [("export_auditevent", "Can export audit events")]
         # Each filter of the admin is paired with the time, which is how staff narrow a
         # search of millions of rows; the list is ordered by id (the time of insertion).
         indexes = [
@@ -108,8 +114,8 @@ class AuditEvent(models.Model):
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events cannot be deleted.")
 
-    # The fields the hash covers, in a fixed order. Adding a field means appending it here;
-    # never reorder, or every existing chain breaks.
+    # The fields the hash covers, in a fixed order. Adding a field means appending it here and
+    # a migration that re-keys the existing rows (as 0005_keyed_chain does); never reorder.
     CHAINED_FIELDS = (
         "occurred_at",
         "actor_kind",
@@ -132,12 +138,13 @@ class AuditEvent(models.Model):
         "object_count",
         "attempt",
         "message",
+        "host",
     )
 
     def compute_hash(self, previous_hash):
         body = [self._as_stored(name) for name in self.CHAINED_FIELDS]
         payload = json.dumps([previous_hash, body], sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return hmac.new(settings.AUDIT_CHAIN_KEY.encode(), payload.encode(), "sha256").hexdigest()
 
     def _as_stored(self, name):
         """The value of a field as the database will give it back.

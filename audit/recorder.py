@@ -4,6 +4,7 @@ Who did it is an `Actor`; what it was part of is `origin` (free text such as "sy
 or "admin:verify"). The recorder knows nothing of Stripe: callers pass plain values.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,9 +59,8 @@ def as_datetime(value):
 def record(*, actor, operation, origin="", connection_id=None, connection_name="", **fields):
     """Append one event to the log and return it.
 
-    The chain head is read and the new row written under one lock (an advisory lock on
-    PostgreSQL, the database write lock on SQLite), so concurrent writers from several
-    worker processes still produce a single unbroken chain.
+    The chain head is read and the new row written under `chain_lock`, so concurrent
+    writers from several worker processes still produce a single unbroken chain.
     """
     for name in ("date_from", "date_to"):
         if name in fields:
@@ -74,10 +74,7 @@ def record(*, actor, operation, origin="", connection_id=None, connection_name="
         limit = TEXT_LIMITS.get(name)
         if limit and isinstance(value, str) and len(value) > limit:
             fields[name] = value[: limit - 1] + "…"
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+    with chain_lock():
         previous = (
             AuditEvent.objects.order_by("-id").values_list("chain_hash", flat=True).first()
             or GENESIS_HASH
@@ -97,14 +94,13 @@ def record(*, actor, operation, origin="", connection_id=None, connection_name="
     return event
 
 
-def first_broken_link():
-    """Walk the chain in insertion order; return (event id, reason) of the first bad row.
-
-    Returns None when every row's hash matches its content and its predecessor.
-    """
-    previous = GENESIS_HASH
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=5000):
-        if event.compute_hash(previous) != event.chain_hash:
-            return event.id, "its content or its predecessor changed after it was written"
-        previous = event.chain_hash
-    return None
+@contextmanager
+def chain_lock():
+    """A transaction in which nobody else appends to the chain: an advisory lock on
+    PostgreSQL, the database write lock on SQLite (its transactions begin IMMEDIATE, see
+    settings). Whoever reads the head inside it reads the head the next row will follow."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        yield

@@ -79,6 +79,17 @@ FIELD_ENCRYPTION_KEY = development_secret(
     "FIELD_ENCRYPTION_KEY", lambda: Fernet.generate_key().decode()
 ).split(",")
 
+# The audit log: the key of its HMAC chain, kept out of the database so that whoever holds
+# the database alone cannot rewrite the log unseen. Changing it breaks every existing link.
+AUDIT_CHAIN_KEY = development_secret("AUDIT_CHAIN_KEY", lambda: secrets.token_urlsafe(48))
+if len(AUDIT_CHAIN_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be at least 32 characters long.")
+# Anchors of the chain's head, one JSON line each, appended outside the database: what finds
+# the removal of the newest events. Best on another machine or an append-only mount.
+LUMEN_AUDIT_ANCHOR_PATH = Path(
+    os.getenv("LUMEN_AUDIT_ANCHOR_PATH", VAR_DIR / "audit-anchors.jsonl")
+)
+
 ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -91,8 +102,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
-    "import_export",
+    # Before import_export: audit's `export` command, which records exports of the log,
+    # takes the place of import_export's.
     "audit",
+    "import_export",
     "connectors",
     "reports",
     "roles",

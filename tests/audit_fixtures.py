@@ -4,6 +4,9 @@ The users are the audit log's own (a superuser, a staff member allowed to view t
 staff member who is not), so these tests need nothing from the connectors.
 """
 
+import hashlib
+import hmac
+import json
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -21,10 +24,8 @@ CHANGELIST = "admin:audit_auditevent_changelist"
 EXPORT = "admin:audit_auditevent_export"
 EXPORT_CSV = "admin:audit_auditevent_export_csv"
 
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="the append-only trigger exists on PostgreSQL only (SQLite's test flush deletes rows)",
-)
+AUDIT_TABLE = AuditEvent._meta.db_table
+PG_TRIGGER = "audit_auditevent_append_only"
 
 
 @pytest.fixture
@@ -37,6 +38,18 @@ def viewer(db):
     """Staff allowed to view the audit log, and nothing else."""
     user = User.objects.create_user("vic", "vic@example.org", "password", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename="view_auditevent"))
+    return user
+
+
+@pytest.fixture
+def auditor(db):
+    """Staff allowed to view the audit log and to export it."""
+    user = User.objects.create_user("aud", "aud@example.org", "password", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="audit", codename__in=["view_auditevent", "export_auditevent"]
+        )
+    )
     return user
 
 
@@ -128,22 +141,102 @@ def events(db):
     }
 
 
+def sqlite_triggers(connection, table=AUDIT_TABLE):
+    """(name, CREATE statement) of each trigger on `table` of a SQLite database."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s",
+            [table],
+        )
+        return cursor.fetchall()
+
+
 @contextmanager
 def behind_the_apps_back():
-    """A raw cursor that can change audit rows, as a database superuser with psql could.
+    """A raw cursor that can change audit rows, as a database superuser could.
 
-    On PostgreSQL the append-only trigger is disabled for the duration.
+    The append-only triggers are disabled for the duration (PostgreSQL), or dropped and
+    created again (SQLite, which cannot disable a trigger).
     """
-    table = AuditEvent._meta.db_table
+    triggers = sqlite_triggers(connection) if connection.vendor == "sqlite" else []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER audit_auditevent_append_only")
+            cursor.execute(f"ALTER TABLE {AUDIT_TABLE} DISABLE TRIGGER {PG_TRIGGER}")
+        for name, _ in triggers:
+            cursor.execute(f'DROP TRIGGER "{name}"')
         try:
             yield cursor
         finally:
             if connection.vendor == "postgresql":
-                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER audit_auditevent_append_only")
+                cursor.execute(f"ALTER TABLE {AUDIT_TABLE} ENABLE TRIGGER {PG_TRIGGER}")
+            for _, sql in triggers:
+                cursor.execute(sql)
 
 
 def changelist_url(**query):
     return reverse(CHANGELIST) + ("?" + urlencode(query) if query else "")
+
+
+# The chain, computed here from what the database holds, independently of audit.models -------
+
+# The fields each link covers, in order. The first 21 are those of the plain SHA-256 chain that
+# Lumen wrote before the chain was keyed; `host` came after.
+LEGACY_FIELDS = (
+    "occurred_at",
+    "actor_kind",
+    "actor",
+    "origin",
+    "connection_id",
+    "connection_name",
+    "operation",
+    "method",
+    "path",
+    "resource_type",
+    "object_id",
+    "date_from",
+    "date_to",
+    "params",
+    "outcome",
+    "http_status",
+    "request_id",
+    "duration_ms",
+    "object_count",
+    "attempt",
+    "message",
+)
+KEYED_FIELDS = (*LEGACY_FIELDS, "host")
+
+
+def stored_rows():
+    """Every row of the log as the database holds it, oldest first."""
+    return list(AuditEvent.objects.order_by("id").values("id", "chain_hash", *KEYED_FIELDS))
+
+
+def link_payload(previous_hash, row, fields):
+    body = [
+        value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+        for value in (row[name] for name in fields)
+    ]
+    return json.dumps([previous_hash, body], sort_keys=True, separators=(",", ":")).encode()
+
+
+def legacy_hash(previous_hash, row):
+    """A link of the old chain: plain SHA-256, which anyone can compute."""
+    return hashlib.sha256(link_payload(previous_hash, row, LEGACY_FIELDS)).hexdigest()
+
+
+def keyed_hash(previous_hash, row, key):
+    return hmac.new(
+        key.encode(), link_payload(previous_hash, row, KEYED_FIELDS), "sha256"
+    ).hexdigest()
+
+
+def rewrite_chain(rows, link, previous_hash="0" * 64):
+    """Store `link(previous, row)` as the hash of each row, as whoever holds the database can."""
+    with behind_the_apps_back() as cursor:
+        for row in rows:
+            previous_hash = link(previous_hash, row)
+            cursor.execute(
+                "UPDATE audit_auditevent SET chain_hash = %s WHERE id = %s",
+                [previous_hash, row["id"]],
+            )

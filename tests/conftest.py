@@ -10,11 +10,13 @@ import time
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.db.backends.sqlite3.base import DatabaseOperations as SQLiteOperations
 
 from audit.recorder import Actor
 from connectors import connections
 from connectors.emulator import DEMO_KEY, EmulatorStore, Faults, StripeEmulator, seed_account
 from connectors.models import StripeConnection
+from tests.audit_fixtures import AUDIT_TABLE, sqlite_triggers
 
 pytest_plugins = ["tests.accounts"]
 
@@ -27,6 +29,37 @@ TEST_KEY = "rk_test_" + "LumenTestsReadOnly" + "q7Z3x9Kp2Vw4" + "Wxyz"
 def fast_password_hashing(settings):
     # Production's PBKDF2 costs about half a second per user on this machine's cores.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def audit_anchor_file(settings, tmp_path_factory):
+    """Each test anchors the audit chain in a file of its own, never in var/."""
+    settings.LUMEN_AUDIT_ANCHOR_PATH = tmp_path_factory.mktemp("anchors") / "audit-anchors.jsonl"
+    return settings.LUMEN_AUDIT_ANCHOR_PATH
+
+
+@pytest.fixture(scope="session", autouse=True)
+def flush_around_the_audit_triggers():
+    """On SQLite, the flush between transactional tests deletes every row, which the audit
+    log's append-only triggers refuse. The flush drops them first and creates them again in
+    the same transaction; PostgreSQL's flush is a TRUNCATE, which its row trigger lets by.
+
+    Only the tests' flush does this: the triggers themselves, and `manage.py flush` outside
+    the tests, are as migrated.
+    """
+    original = SQLiteOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        statements = original(self, style, tables, **kwargs)
+        if AUDIT_TABLE not in tables:
+            return statements
+        triggers = sqlite_triggers(self.connection)
+        drop = [f'DROP TRIGGER "{name}"' for name, _ in triggers]
+        return [*drop, *statements, *(sql for _, sql in triggers)]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SQLiteOperations, "sql_flush", sql_flush)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -101,7 +101,7 @@ def test_it_keeps_staff_without_the_permission_out(client, outsider, events):
     assert client.get(changelist_url()).status_code == 403
     assert client.get(change_url(events["charge"])).status_code == 403
     assert client.get(reverse("admin:audit_auditevent_export")).status_code == 403
-    assert client.get(reverse("admin:audit_auditevent_export_csv")).status_code == 403
+    assert client.post(reverse("admin:audit_auditevent_export_csv")).status_code == 403
     assert not AuditEvent.objects.filter(operation="audit.exported").exists()
 
 

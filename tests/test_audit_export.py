@@ -4,12 +4,15 @@ each export itself on the log."""
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import openpyxl
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import reverse
 
 from audit.export import COLUMNS, csv_records
@@ -18,7 +21,12 @@ from audit.recorder import Actor
 from tests import audit_fixtures as fixtures
 from tests.audit_fixtures import EXPORT, EXPORT_CSV, day, event_at
 
-viewer, events = fixtures.viewer, fixtures.events
+viewer, auditor, superuser, events = (
+    fixtures.viewer,
+    fixtures.auditor,
+    fixtures.superuser,
+    fixtures.events,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -110,9 +118,14 @@ def test_it_defuses_formulas_in_every_text_column(db):
 
 
 @pytest.fixture
-def as_viewer(client, viewer):
-    client.force_login(viewer)
+def as_auditor(client, auditor):
+    client.force_login(auditor)
     return client
+
+
+def stream(client, query=""):
+    """POST the streaming download, as its button does; return the response."""
+    return client.post(reverse(EXPORT_CSV) + query)
 
 
 SELECTION = {"connection": "9"}  # globex: "payouts" and "refused"
@@ -130,8 +143,8 @@ def import_export_download(client, file_format, query):
     return response
 
 
-def test_the_export_button_exports_the_filtered_selection_as_csv(as_viewer, events):
-    response = import_export_download(as_viewer, "csv", SELECTION)
+def test_the_export_button_exports_the_filtered_selection_as_csv(as_auditor, events):
+    response = import_export_download(as_auditor, "csv", SELECTION)
     rows = parse(response.content.decode())
     assert ids(rows) == [events["payouts"].pk, events["refused"].pk]
     assert rows[1]["message"] == '\'=HYPERLINK("http://evil.example")'
@@ -139,8 +152,8 @@ def test_the_export_button_exports_the_filtered_selection_as_csv(as_viewer, even
     assert rows[0]["duration_ms"] == ""  # not "None"
 
 
-def test_the_export_button_exports_xlsx_with_formulas_defused(as_viewer, events):
-    response = import_export_download(as_viewer, "xlsx", {"actor_kind__exact": "system"})
+def test_the_export_button_exports_xlsx_with_formulas_defused(as_auditor, events):
+    response = import_export_download(as_auditor, "xlsx", {"actor_kind__exact": "system"})
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     header, *rows = [[c.value for c in row] for row in sheet.iter_rows()]
     assert header == list(COLUMNS)
@@ -151,8 +164,8 @@ def test_the_export_button_exports_xlsx_with_formulas_defused(as_viewer, events)
     assert all(cell.data_type != "f" for line in sheet.iter_rows() for cell in line)
 
 
-def test_the_streaming_download_exports_the_filtered_selection(as_viewer, events):
-    response = as_viewer.get(reverse(EXPORT_CSV) + "?" + urlencode(SELECTION))
+def test_the_streaming_download_exports_the_filtered_selection(as_auditor, events):
+    response = stream(as_auditor, "?" + urlencode(SELECTION))
     assert response.status_code == 200
     assert response.streaming
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -162,45 +175,91 @@ def test_the_streaming_download_exports_the_filtered_selection(as_viewer, events
     assert rows[1]["message"] == '\'=HYPERLINK("http://evil.example")'
 
 
-def test_both_exports_write_the_same_cells(as_viewer, events):
-    streamed = parse(b"".join(as_viewer.get(reverse(EXPORT_CSV)).streaming_content).decode())
-    exported = parse(import_export_download(as_viewer, "csv", {}).content.decode())
+def test_both_exports_write_the_same_cells(as_auditor, events):
+    streamed = parse(b"".join(stream(as_auditor).streaming_content).decode())
+    exported = parse(import_export_download(as_auditor, "csv", {}).content.decode())
     assert len(streamed) == len(events)
     # The second export also holds the record of the first.
     assert exported[:-1] == streamed
     assert exported[-1]["operation"] == "audit.exported"
 
 
-def test_the_streaming_download_follows_search(as_viewer, events):
-    response = as_viewer.get(reverse(EXPORT_CSV) + "?q=req_one")
+def test_the_streaming_download_follows_search(as_auditor, events):
+    response = stream(as_auditor, "?q=req_one")
     assert ids(parse(b"".join(response.streaming_content).decode())) == [events["charge"].pk]
 
 
-def test_each_admin_export_is_recorded_on_the_log(as_viewer, viewer, events):
-    b"".join(as_viewer.get(reverse(EXPORT_CSV) + "?connection=9&p=2").streaming_content)
+def test_each_admin_export_is_recorded_on_the_log(as_auditor, auditor, events):
+    b"".join(stream(as_auditor, "?connection=9&p=2").streaming_content)
     streamed = export_event()
-    assert (streamed.actor_kind, streamed.actor) == ("user", viewer.username)
+    assert (streamed.actor_kind, streamed.actor) == ("user", auditor.username)
     assert streamed.params == {"filters": {"connection": "9"}, "format": "csv-stream", "rows": None}
 
-    import_export_download(as_viewer, "xlsx", {"outcome__exact": "ok"})
+    import_export_download(as_auditor, "xlsx", {"outcome__exact": "ok"})
     exported = AuditEvent.objects.filter(operation="audit.exported").latest("id")
     # 3 events of the fixture and the record of the streaming download are "ok".
     assert exported.params == {"filters": {"outcome__exact": "ok"}, "format": "xlsx", "rows": 4}
-    assert exported.actor == viewer.username
+    assert exported.actor == auditor.username
 
 
-def test_the_streaming_download_leaves_out_its_own_record(as_viewer, events):
-    rows = parse(b"".join(as_viewer.get(reverse(EXPORT_CSV)).streaming_content).decode())
+def test_the_streaming_download_leaves_out_its_own_record(as_auditor, events):
+    rows = parse(b"".join(stream(as_auditor).streaming_content).decode())
     assert export_event().pk not in ids(rows)
     assert len(rows) == len(events)
 
 
-def test_the_changelist_links_both_exports_with_its_filters(as_viewer, events):
-    page = as_viewer.get(reverse("admin:audit_auditevent_changelist") + "?connection=9")
+def test_the_changelist_offers_both_exports_with_its_filters(as_auditor, events):
+    page = as_auditor.get(reverse("admin:audit_auditevent_changelist") + "?connection=9")
     html = page.content.decode()
-    assert f'href="{reverse(EXPORT_CSV)}?connection=9"' in html
-    assert "Download CSV (streaming)" in html
+    form = re.search(r'<form method="post" action="([^"]+)">(.*?)</form>', html, re.DOTALL)
+    assert form[1] == f"{reverse(EXPORT_CSV)}?connection=9"
+    assert 'name="csrfmiddlewaretoken"' in form[2]
+    assert "Download CSV (streaming)" in form[2]
     assert f'href="{reverse(EXPORT)}?connection=9"' in html
+
+
+# Who may export, and how -------------------------------------------------------------------
+
+
+def test_a_get_does_not_stream_the_log(as_auditor, events):
+    response = as_auditor.get(reverse(EXPORT_CSV))
+    assert response.status_code == 405
+    assert not response.streaming
+    assert not AuditEvent.objects.filter(operation="audit.exported").exists()
+
+
+def test_the_streaming_download_needs_the_pages_csrf_token(auditor, events):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(auditor)
+    refused = client.post(reverse(EXPORT_CSV))
+    assert refused.status_code == 403
+    assert not refused.streaming
+    assert not AuditEvent.objects.filter(operation="audit.exported").exists()
+
+    page = client.get(reverse("admin:audit_auditevent_changelist")).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    response = client.post(reverse(EXPORT_CSV), {"csrfmiddlewaretoken": token})
+    assert response.status_code == 200
+    assert len(parse(b"".join(response.streaming_content).decode())) == len(events)
+    assert export_event().actor == auditor.username
+
+
+def test_viewing_the_log_is_not_enough_to_export_it(client, viewer, events):
+    client.force_login(viewer)
+    page = client.get(reverse("admin:audit_auditevent_changelist")).content.decode()
+    assert "Download CSV (streaming)" not in page
+    assert reverse(EXPORT) not in page
+    assert stream(client).status_code == 403
+    assert client.get(reverse(EXPORT)).status_code == 403
+    form = {"format": "0", "resource": "0", "auditeventresource_id": "on"}
+    assert client.post(reverse(EXPORT), form).status_code == 403
+    assert not AuditEvent.objects.filter(operation="audit.exported").exists()
+
+
+def test_a_superuser_may_export(client, superuser, events):
+    client.force_login(superuser)
+    assert len(parse(b"".join(stream(client).streaming_content).decode())) == len(events)
+    assert export_event().actor == superuser.username
 
 
 # manage.py audit_export ----------------------------------------------------------------------
@@ -277,3 +336,41 @@ def test_the_command_export_is_recorded_on_the_log(five_days, tmp_path):
     }
     assert (event.date_from, event.date_to) == (day(2, 0), day(4, 0))
     assert event.pk not in ids(parse(target.read_text()))
+
+
+# manage.py export (django-import-export's command) ---------------------------------------------
+
+
+def import_export_command(*args):
+    """Run `manage.py export ...`; return the bytes it wrote on stdout."""
+    out = io.BytesIO()
+    stdout = io.TextIOWrapper(out, write_through=True)
+    call_command("export", *args, stdout=stdout)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "resource", ["audit.AuditEvent", "audit.auditevent", "audit.admin.AuditEventResource"]
+)
+def test_the_import_export_command_records_an_export_of_the_log(events, resource):
+    rows = parse(import_export_command("CSV", resource).decode())
+    assert ids(rows) == sorted(e.pk for e in events.values())  # oldest first
+    assert rows[3]["message"] == '\'=HYPERLINK("http://evil.example")'  # defused
+    event = export_event()
+    assert (event.actor_kind, event.actor, event.origin) == ("command", "export", "command:export")
+    assert event.params == {"format": "csv", "resource": resource, "rows": len(events)}
+
+
+def test_the_import_export_command_records_an_xlsx_export_of_the_log(events):
+    sheet = openpyxl.load_workbook(io.BytesIO(import_export_command("XLSX", "audit.AuditEvent")))
+    assert sheet.active.max_row == len(events) + 1
+    assert export_event().params["format"] == "xlsx"
+
+
+def test_the_import_export_command_exports_other_models_as_before(db):
+    group = Group.objects.create(name="night shift")
+    lines = import_export_command("CSV", "auth.Group").decode().splitlines()
+    assert lines[0] == "id,name,permissions"
+    assert f"{group.pk},night shift," in lines
+    assert len(lines) == 1 + Group.objects.count()
+    assert not AuditEvent.objects.exists()

@@ -16,7 +16,14 @@ def manage(*args, env):
     base = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DEBUG", "DATABASE_URL")
+        if k
+        not in (
+            "DJANGO_SECRET_KEY",
+            "FIELD_ENCRYPTION_KEY",
+            "AUDIT_CHAIN_KEY",
+            "DEBUG",
+            "DATABASE_URL",
+        )
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -31,11 +38,16 @@ def manage(*args, env):
 def test_it_generates_development_secrets_once_with_mode_0600(tmp_path):
     first = manage("check", env={"LUMEN_VAR_DIR": str(tmp_path)})
     assert first.returncode == 0, first.stderr
-    files = [tmp_path / "django_secret_key", tmp_path / "field_encryption_key"]
+    files = [
+        tmp_path / "django_secret_key",
+        tmp_path / "field_encryption_key",
+        tmp_path / "audit_chain_key",
+    ]
     contents = [f.read_text() for f in files]
     for f in files:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
     Fernet(contents[1].strip())  # a usable encryption key
+    assert len(contents[2].strip()) >= 32
 
     again = manage("check", env={"LUMEN_VAR_DIR": str(tmp_path)})
     assert again.returncode == 0
@@ -56,12 +68,32 @@ def test_production_refuses_to_start_without_the_encryption_key(tmp_path):
     assert "FIELD_ENCRYPTION_KEY is not set" in result.stderr
 
 
+def test_production_refuses_to_start_without_the_audit_chain_key(tmp_path):
+    env = {
+        "DEBUG": "False",
+        "LUMEN_VAR_DIR": str(tmp_path),
+        "DJANGO_SECRET_KEY": "x" * 60,
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "AUDIT_CHAIN_KEY is not set" in result.stderr
+    assert not (tmp_path / "audit_chain_key").exists()
+
+
+def test_a_short_audit_chain_key_is_refused(tmp_path):
+    result = manage("check", env={"LUMEN_VAR_DIR": str(tmp_path), "AUDIT_CHAIN_KEY": "short"})
+    assert result.returncode != 0
+    assert "AUDIT_CHAIN_KEY must be at least 32 characters long" in result.stderr
+
+
 def test_production_passes_the_deploy_check(tmp_path):
     env = {
         "DEBUG": "False",
         "LUMEN_VAR_DIR": str(tmp_path),
         "DJANGO_SECRET_KEY": Fernet.generate_key().decode() * 2,
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "AUDIT_CHAIN_KEY": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "lumen.example.com",
     }
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)

@@ -28,11 +28,14 @@ def url_of_test_database():
 
 def child_env(**extra_env):
     """The environment of a child process (a worker, a command) that must see what this
-    test sees: the test database, the encryption key, the emulator."""
+    test sees: the test database, the encryption and audit chain keys, the anchor file, the
+    emulator."""
     return {
         **os.environ,
         "DATABASE_URL": url_of_test_database(),
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
+        "AUDIT_CHAIN_KEY": settings.AUDIT_CHAIN_KEY,
+        "LUMEN_AUDIT_ANCHOR_PATH": str(settings.LUMEN_AUDIT_ANCHOR_PATH),
         "STRIPE_API_BASE": settings.STRIPE_API_BASE,
         "STRIPE_RETRY_BASE_DELAY": str(settings.STRIPE_RETRY_BASE_DELAY),
         "STRIPE_RETRY_MAX_DELAY": str(settings.STRIPE_RETRY_MAX_DELAY),

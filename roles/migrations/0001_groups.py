@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
-        ("audit", "0003_auditevent_host"),
+        ("audit", "0004_auditevent_export_permission"),
         ("connectors", "0008_staff_permissions"),
         ("reports", "0004_export_permission"),
     ]
