@@ -29,7 +29,6 @@ class LumenAdminSite(admin.AdminSite):
 
         return super().has_permission(request) and not twofactor.second_factor_missing(request)
 
-    @never_cache
     def login(self, request, extra_context=None):
         from lumen import twofactor
 
