@@ -32,8 +32,14 @@ class LumenAdminSite(admin.AdminSite):
     def login(self, request, extra_context=None):
         from lumen import twofactor
 
+        # A GET only: a POST is someone logging in (again), perhaps as another user.
         user = request.user
-        if user.is_active and user.is_staff and twofactor.second_factor_missing(request):
+        if (
+            request.method == "GET"
+            and user.is_active
+            and user.is_staff
+            and twofactor.second_factor_missing(request)
+        ):
             query = urlencode({"next": request.GET.get("next", "")})
             return redirect(f"{reverse('admin:two_factor', current_app=self.name)}?{query}")
         return super().login(request, extra_context)
