@@ -41,6 +41,7 @@ def scratch_database():
     """
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lumen.settings")
+    os.environ.setdefault("DEBUG", "true")  # benchmarks run on development settings
     workdir = Path(tempfile.mkdtemp(prefix="lumen-bench-"))
     # Secrets and the default SQLite file go to the scratch folder, not the project's var/.
     os.environ["LUMEN_VAR_DIR"] = str(workdir)
@@ -216,6 +217,7 @@ def main():
     if args.child:
         sys.path.insert(0, str(ROOT))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lumen.settings")
+        os.environ.setdefault("DEBUG", "true")  # benchmarks run on development settings
         return child(args.child, args.output)
 
     with scratch_database() as vendor:

@@ -518,6 +518,7 @@ def main():
     args = parser.parse_args()
     if args.child:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lumen.settings")
+        os.environ.setdefault("DEBUG", "true")  # benchmarks run on development settings
         return child(args.child, args.kind)
 
     with scratch_database() as vendor:

@@ -154,6 +154,7 @@ def main():
     )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lumen.settings")
+    os.environ.setdefault("DEBUG", "true")  # benchmarks run on development settings
     import django
 
     django.setup()

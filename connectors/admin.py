@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from audit.recorder import Actor
 from connectors import connections
@@ -71,6 +73,11 @@ class StripeConnectionAdmin(admin.ModelAdmin):
         ("History", {"fields": ["key_rotated_at", "created_by", "created_at"]}),
     ]
 
+    # An error while a key is being saved must not show it (the debug page, error mail).
+    @method_decorator(sensitive_post_parameters("key"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": ["name", "key"]})]
@@ -113,6 +120,7 @@ class StripeConnectionAdmin(admin.ModelAdmin):
     # Saving goes through connectors.connections so it is validated and audited the same
     # way as the connect command. Verifying calls Stripe up to seventeen times: it runs in a
     # worker, and the page shows the connection's health when it is done.
+    @sensitive_variables("key")
     def save_model(self, request, obj, form, change):
         actor = Actor.user(request.user)
         key = form.cleaned_data.get("key")

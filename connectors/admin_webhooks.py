@@ -8,7 +8,9 @@ from django.contrib import admin
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from audit.recorder import Actor
 from connectors import webhooks
@@ -80,6 +82,7 @@ class WebhookEndpointForm(forms.ModelForm):
             raise ValidationError("This endpoint was saved already: see the list of endpoints.")
         return self.instance.token
 
+    @sensitive_variables("secret")
     def clean_secret(self):
         secret = self.cleaned_data.get("secret", "")
         if not secret:
@@ -133,6 +136,11 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ["__str__", "enabled", "masked_secret", "path_display", "last_delivery_at"]
     list_filter = ["enabled"]
     list_select_related = ["connection"]
+
+    # An error while a signing secret is being saved must not show it.
+    @method_decorator(sensitive_post_parameters("secret"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

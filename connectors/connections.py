@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from audit.recorder import record
@@ -39,6 +40,7 @@ def record_action(connection, actor, operation, origin="", **params):
     )
 
 
+@sensitive_variables("key", "parsed")
 def save_key(connection, key, *, actor, origin=""):
     """Create the connection or rotate its key. Raises ValidationError for a bad key, in
     which case nothing is saved. Returns the warnings to show (a full secret key)."""

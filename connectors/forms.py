@@ -1,4 +1,5 @@
 from django import forms
+from django.views.decorators.debug import sensitive_variables
 
 from connectors.keys import parse_key
 from connectors.models import StripeConnection
@@ -33,6 +34,7 @@ class StripeConnectionForm(forms.ModelForm):
     def clean_sync_interval_minutes(self):
         return self.cleaned_data["sync_interval_minutes"] or 0
 
+    @sensitive_variables("key")
     def clean_key(self):
         key = self.cleaned_data["key"]
         if not key:

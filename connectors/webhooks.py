@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from connectors.connections import record_action
@@ -184,6 +185,7 @@ def masked_secret(endpoint):
     return f"{WHSEC_PREFIX}…{endpoint.secret_last4}" if endpoint.secret_last4 else ""
 
 
+@sensitive_variables("secret")
 def check_signing_secret(secret):
     """The pasted secret, stripped; a ValidationError (which never repeats it) otherwise."""
     secret = (secret or "").strip()
@@ -206,6 +208,7 @@ def check_signing_secret(secret):
     return secret
 
 
+@sensitive_variables("secret")
 def save_endpoint(endpoint, *, secret="", actor, origin=""):
     """Create an endpoint, or change one (a new `secret` rotates it; blank keeps it).
     Raises ValidationError for a bad secret, in which case nothing is saved."""

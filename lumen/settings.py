@@ -1,13 +1,16 @@
 """Lumen settings, read from the environment.
 
-Development (DEBUG on, the default) works on a fresh machine with nothing installed: SQLite
+Production is the default: DEBUG is off unless DEBUG=true says otherwise (bin/demo and
+bin/test say so), and with DEBUG off Lumen refuses to start unless its secrets come from the
+environment. Development (DEBUG=true) works on a fresh machine with nothing installed: SQLite
 under var/, a broker that needs no server, and secrets generated once into var/ (mode 0600).
-Production (DEBUG=False) refuses to start unless its secrets come from the environment.
 """
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
@@ -70,7 +73,9 @@ def development_secret(name, make):
     return path.read_text().strip()
 
 
-DEBUG = envbool("DEBUG", "True")
+# Off unless asked for: a deployment that forgets the variable gets production's checks, not
+# the debug page and generated secrets.
+DEBUG = envbool("DEBUG", "False")
 
 SECRET_KEY = development_secret("DJANGO_SECRET_KEY", lambda: secrets.token_urlsafe(50))
 # Several keys, comma-separated, rotate it: new values are encrypted with the first, and any
@@ -94,7 +99,7 @@ ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
-    "lumen.admin.LumenAdminConfig",  # Django's admin, with Lumen's front page
+    "lumen.admin.LumenAdminConfig",  # Django's admin, with Lumen's front page and second factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -102,10 +107,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
-    # Before import_export: audit's `export` command, which records exports of the log,
-    # takes the place of import_export's.
+    # Before import_export: its `export` and `import` commands are replaced by ones that
+    # cannot output or write an encrypted field (safety.exports), and that record every
+    # export of the audit log (audit.exports).
+    "safety",
     "audit",
     "import_export",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "connectors",
     "reports",
     "roles",
@@ -117,9 +127,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the second factor
     "connectors.card_access.CardAccessMiddleware",  # card details only with full access
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login (last, as axes asks)
 ]
 
 ROOT_URLCONF = "lumen.urls"
@@ -158,6 +170,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Logging in. Axes counts failed logins per username and address, and refuses that pair for
+# a while after LUMEN_LOGIN_FAILURE_LIMIT of them (its backend comes first so that a locked
+# pair is refused before the password is even checked).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("LUMEN_LOGIN_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LUMEN_LOGIN_LOCKOUT_MINUTES", "30"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "lumen.logins.locked_out"
+AXES_CLIENT_IP_CALLABLE = "lumen.logins.client_ip"
+# Staff sessions: a working day at most, and never beyond the browser's life.
+SESSION_COOKIE_AGE = 8 * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# A TOTP second factor: optional for every staff user, required of superusers and
+# connection admins when LUMEN_REQUIRE_2FA is on (lumen.twofactor).
+LUMEN_REQUIRE_2FA = envbool("LUMEN_REQUIRE_2FA", "False")
+OTP_TOTP_ISSUER = "Lumen"
+
+# What Django's error pages and error reports show is filtered even with DEBUG on
+# (lumen.errors): the debug page is where a pasted key would otherwise appear.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "lumen.errors.AlwaysSafeExceptionReporterFilter"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -181,8 +219,25 @@ STATICFILES_FINDERS = [
 ]
 
 # Stripe. The base address is a deployment setting, never a field staff can edit: a
-# per-connection address would let anyone with admin access send the key anywhere.
-STRIPE_API_BASE = os.getenv("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+# per-connection address would let anyone with admin access send the key anywhere. In
+# production it is Stripe's own, unless LUMEN_ALLOW_OTHER_STRIPE_API_BASE=true says that
+# another https address (an egress proxy, say) is meant.
+STRIPE_API_BASE_DEFAULT = "https://api.stripe.com"
+STRIPE_API_BASE = os.getenv("STRIPE_API_BASE", STRIPE_API_BASE_DEFAULT).rstrip("/")
+LUMEN_ALLOW_OTHER_STRIPE_API_BASE = envbool("LUMEN_ALLOW_OTHER_STRIPE_API_BASE", "False")
+if not DEBUG and STRIPE_API_BASE != STRIPE_API_BASE_DEFAULT:
+    _base = urlsplit(STRIPE_API_BASE)
+    if _base.scheme != "https" or not _base.hostname:
+        raise ImproperlyConfigured(
+            f"STRIPE_API_BASE must be an https:// address with DEBUG off, not "
+            f"{STRIPE_API_BASE!r}: the key travels in every request."
+        )
+    if not LUMEN_ALLOW_OTHER_STRIPE_API_BASE:
+        raise ImproperlyConfigured(
+            f"STRIPE_API_BASE is {STRIPE_API_BASE!r}, not {STRIPE_API_BASE_DEFAULT}. With "
+            f"DEBUG off, set LUMEN_ALLOW_OTHER_STRIPE_API_BASE=true too if the key is meant "
+            f"to go there."
+        )
 STRIPE_TIMEOUT = envfloat("STRIPE_TIMEOUT", "30")
 STRIPE_PAGE_SIZE = envint("STRIPE_PAGE_SIZE", "100")
 STRIPE_MAX_RETRIES = envint("STRIPE_MAX_RETRIES", "5")
@@ -260,9 +315,14 @@ LOGGING = {
     "loggers": {"stripe": {"level": "WARNING"}},
 }
 
+# Only a proxy that removes any X-Forwarded-Proto from the client and sets its own may be
+# trusted with it; without one, any client could claim a request came over https.
+LUMEN_BEHIND_PROXY = envbool("LUMEN_BEHIND_PROXY", "False")
+if LUMEN_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "True")
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "31536000")
     SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "True")
     SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False")

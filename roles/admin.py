@@ -9,7 +9,9 @@ order), so their registrations are there to replace.
 
 from django.contrib import admin
 
-SUPERUSER_ONLY_APPS = ("django_celery_beat", "django_celery_results")
+# Failed logins (axes) and second-factor devices (otp_totp): an administrator unlocks a user
+# or resets a lost device; staff set up their own device on the two-factor page.
+SUPERUSER_ONLY_APPS = ("django_celery_beat", "django_celery_results", "axes", "otp_totp")
 
 
 def superuser_only(model_admin_class):

@@ -3,7 +3,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils import timezone
-from encrypted_model_fields.fields import EncryptedCharField, decrypt_str
+from django.views.decorators.debug import sensitive_variables
+from encrypted_model_fields.fields import EncryptedCharField, decrypt_str, encrypt_str
 
 
 class UndecryptableSecret(ImproperlyConfigured):
@@ -29,6 +30,13 @@ class SecretField(EncryptedCharField):
                 "is not the key these secrets were encrypted with. Restore the right key "
                 "(add the new one in front of the old one to rotate)."
             ) from None
+
+    def value_from_object(self, obj):
+        """The ciphertext, to whatever reads fields generically (dumpdata and every other
+        serializer): a dump is then as safe as the database, and loads back as it was (the
+        field decrypts what it is given). Only the attribute itself holds the plaintext."""
+        value = getattr(obj, self.attname)
+        return encrypt_str(value).decode() if value else value
 
 
 class StripeConnection(models.Model):
@@ -115,6 +123,7 @@ class StripeConnection(models.Model):
         prefix = "rk" if self.key_kind == self.KeyKind.RESTRICTED else "sk"
         return f"{prefix}_{self.mode}_…{self.key_last4}"
 
+    @sensitive_variables("key")
     def set_key(self, key, parsed):
         """Store a new key (validated by connectors.keys.parse_key) and forget what the old
         one was known to allow: the new key must be verified before it is trusted."""

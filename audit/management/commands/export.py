@@ -6,8 +6,8 @@ of the log, named by its model or by any resource of it, goes through the admin'
 AuditEventResource (oldest first, the same cells) and is recorded as "audit.exported" before
 the first byte leaves. Any other export is django-import-export's own.
 
-This command stands in for django-import-export's because `audit` comes before
-`import_export` in INSTALLED_APPS: Django runs the first app's command of a name.
+Django runs only the first app's command of a name: `safety` comes first in INSTALLED_APPS,
+and its `export` extends this one (it also refuses encrypted fields).
 """
 
 from django.core.management.base import CommandError

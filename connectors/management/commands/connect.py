@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.views.decorators.debug import sensitive_variables
 
 from audit.recorder import Actor
 from connectors import connections
@@ -26,6 +27,7 @@ class Command(BaseCommand):
         source.add_argument("--key-file", metavar="PATH", help="read the key from this file")
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
+    @sensitive_variables("key")
     def handle(self, name, key_env=None, key_file=None, **options):
         key = self.read_key(key_env, key_file)
         actor = Actor.command(f"connect ({getpass.getuser()})")
@@ -46,6 +48,7 @@ class Command(BaseCommand):
         if not result.ok:
             sys.exit(1)
 
+    @sensitive_variables("key")
     def read_key(self, key_env, key_file):
         if key_env:
             key = os.environ.get(key_env)

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from django.core.wsgi import get_wsgi_application
+from django.db import connection as database
 
 from audit.models import AuditEvent
 from audit.recorder import Actor
@@ -38,6 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, *args, **options):
+        refuse_unless_a_demo_database()
         call_command("migrate", interactive=False, verbosity=0)
         store = EmulatorStore()
         seed_account(store, seed=options["seed"])
@@ -132,6 +134,49 @@ class Command(BaseCommand):
         finally:
             server.server_close()
             emulator.stop()
+
+
+def refuse_unless_a_demo_database():
+    """The demo sets a connection's key and makes a superuser with a printed password: on a
+    real database that would replace a real connection's key and open a real account. So it
+    runs only with DEBUG on, on an empty database or one that only earlier demos wrote to.
+    Checked before anything is written (migrations included)."""
+    if not settings.DEBUG:
+        raise CommandError(
+            "The demo runs only with DEBUG on (bin/demo sets it): it makes a superuser and "
+            "points Stripe at an emulator. Nothing was changed.",
+            returncode=2,
+        )
+    tables = set(database.introspection.table_names())
+    found = []
+    if User._meta.db_table in tables:
+        users = User.objects.exclude(username=DEMO_USER).count()
+        if users:
+            found.append(f"{users} user(s) other than {DEMO_USER!r}")
+    made_by_demo = set()
+    if StripeConnection._meta.db_table in tables and AuditEvent._meta.db_table in tables:
+        made_by_demo = set(
+            AuditEvent.objects.filter(
+                operation="connection.created", origin="command:demo"
+            ).values_list("connection_id", flat=True)
+        )
+        others = StripeConnection.objects.exclude(name="demo", pk__in=made_by_demo).count()
+        if others:
+            found.append(f"{others} connection(s) that no demo made")
+        if (
+            not made_by_demo
+            and User._meta.db_table in tables
+            and User.objects.filter(username=DEMO_USER).exists()
+        ):
+            found.append(f"a user {DEMO_USER!r} that no demo made")
+    if found:
+        raise CommandError(
+            f"This database ({database.settings_dict['NAME']}) holds "
+            + " and ".join(found)
+            + ": the demo runs only on an empty database or one an earlier demo made. "
+            "Point DATABASE_URL (or LUMEN_VAR_DIR) somewhere else. Nothing was changed.",
+            returncode=2,
+        )
 
 
 def admin_server(port):
