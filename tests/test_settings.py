@@ -118,7 +118,8 @@ def test_production_refuses_to_start_without_the_audit_chain_key(tmp_path):
 
 
 def test_a_short_audit_chain_key_is_refused(tmp_path):
-    result = manage("check", env={"LUMEN_VAR_DIR": str(tmp_path), "AUDIT_CHAIN_KEY": "short"})
+    env = {"DEBUG": "true", "LUMEN_VAR_DIR": str(tmp_path), "AUDIT_CHAIN_KEY": "short"}
+    result = manage("check", env=env)
     assert result.returncode != 0
     assert "AUDIT_CHAIN_KEY must be at least 32 characters long" in result.stderr
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.conftest import staff
+from tests.conftest import member
 from tests.test_logins import T0, can_see_admin, log_in
 
 
@@ -103,7 +103,7 @@ def test_an_enrolled_user_gives_a_code_at_every_login(alice, clock, settings):
 
 def test_connection_admins_must_pass_it_and_viewers_need_not(bob, clock, settings):
     settings.LUMEN_REQUIRE_2FA = True
-    keyholder = staff("erin", ["view_stripeconnection", "change_stripeconnection"])
+    keyholder = member("erin", "Connection admin")
     client = Client()
     log_in(client, "erin")
     assert not can_see_admin(client)
