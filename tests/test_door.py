@@ -1,6 +1,8 @@
 """The door: read-only, audited request by request, retried, rate limited, honest errors."""
 
+import json
 import os
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,7 +16,7 @@ from connectors.door import (
     StripeRequestFailed,
     StripeUnavailable,
 )
-from connectors.emulator import Faults
+from connectors.emulator import Canned, Faults
 from connectors.ratelimit import LocalLimiter, RedisLimiter
 from tests.conftest import TEST_KEY, grant_key, revoke_key
 
@@ -191,3 +193,55 @@ def test_backoff_grows_and_stays_under_the_cap(settings):
     assert all(0 <= backoff_delay(8) <= 5.0 for _ in range(50))
     assert max(backoff_delay(3) for _ in range(200)) > 2.0  # grows past the first step
     assert backoff_delay(1, retry_after=60) == 5.0  # Retry-After is honoured, within the cap
+
+
+# Answers that cannot be Stripe's: recorded like any other attempt, and refused ------------
+
+
+def host_of(emulator):
+    return urlsplit(emulator.url).netloc
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (json.dumps([{"id": "ch_1", "object": "charge"}]), "application/json"),
+        (json.dumps("ok"), "application/json"),
+        ("null", "application/json"),
+        ("<html><body>Please sign in to the guest network</body></html>", "text/html"),
+        ("", "application/json"),
+    ],
+    ids=["a JSON list", "a JSON string", "null", "HTML", "nothing"],
+)
+def test_a_200_that_is_not_a_json_object_is_recorded_and_refused(
+    door, emulator, body, content_type
+):
+    emulator.faults = Faults(answer=Canned(200, body, content_type=content_type))
+    start = last_id()
+    with pytest.raises(StripeRequestFailed, match="not a JSON object") as e:
+        door.list_page("charges")
+    assert e.value.http_status == 200
+    assert len(emulator.request_log) == 1  # sent once: whatever answered will again
+    (event,) = stripe_calls_since(start)
+    assert (event.path, event.http_status, event.outcome) == ("/v1/charges", 200, "server_error")
+    assert event.host == host_of(emulator)
+    assert "not a JSON object" in event.message and event.object_count is None
+    assert "guest network" not in str(e.value) + event.message
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_recorded_and_not_followed(door, emulator, status):
+    # Were the redirect followed, the key would go with it, and the balance would come
+    # back as if it were the list of charges.
+    emulator.faults = Faults(
+        answer=Canned.redirect(f"{emulator.url}/v1/balance", status, path="/v1/charges")
+    )
+    start = last_id()
+    with pytest.raises(StripeRequestFailed, match="redirect") as e:
+        door.list_page("charges")
+    assert e.value.http_status == status
+    assert [(r.path, r.status) for r in emulator.request_log] == [("/v1/charges", status)]
+    (event,) = stripe_calls_since(start)
+    assert (event.http_status, event.outcome, event.attempt) == (status, "server_error", 1)
+    assert event.host == host_of(emulator) and "does not follow" in event.message
+    assert door.retrieve("balance")["object"] == "balance"  # the door still works
