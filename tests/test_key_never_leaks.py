@@ -4,7 +4,6 @@ audit row, a command's output, or any other column of the database."""
 
 import io
 import logging
-import os
 import signal
 import time
 
@@ -141,41 +140,32 @@ def test_the_key_appears_nowhere_after_a_full_run(
 
 def test_a_wrong_encryption_key_fails_loudly(transactional_db, alice, emulator, tmp_path):
     """A process started with another FIELD_ENCRYPTION_KEY must refuse to use the stored
-    key, not send ciphertext to Stripe as if it were one."""
+    key, not send ciphertext to Stripe as if it were one. The child is a sync, which talks
+    to Stripe (the emulator) as soon as it holds a key."""
     import subprocess
     import sys
 
     from cryptography.fernet import Fernet
 
     from connectors import connections
-    from tests.worker import ROOT, url_of_test_database
+    from tests.worker import ROOT, child_env
 
     conn = StripeConnection(name="acme")
     connections.save_key(conn, TEST_KEY, actor=Actor.user(alice))
-    env = {
-        **os.environ,
-        "DATABASE_URL": url_of_test_database(),
-        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-    }
+    emulator.clear_log()
     result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from connectors.models import StripeConnection as C; print(C.objects.get().health)",
-        ],
+        [sys.executable, "manage.py", "sync", "acme", "--json"],
         cwd=ROOT,
-        env=env,
+        env=child_env(FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode()),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode != 0
+    assert emulator.request_log == []  # nothing at all was sent, ciphertext or otherwise
     assert "cannot be decrypted: FIELD_ENCRYPTION_KEY is not the key" in result.stderr
     assert_clean(result.stdout + result.stderr, "the failing process's output")
-    assert emulator.request_log == []
-
+    assert not AuditEvent.objects.filter(path__startswith="/v1/").exists()
 
 class Interrupted(BaseException):
     """What a worker's time limit or a web server's timeout raises wherever the code happens
