@@ -167,6 +167,7 @@ def test_a_wrong_encryption_key_fails_loudly(transactional_db, alice, emulator, 
     assert_clean(result.stdout + result.stderr, "the failing process's output")
     assert not AuditEvent.objects.filter(path__startswith="/v1/").exists()
 
+
 class Interrupted(BaseException):
     """What a worker's time limit or a web server's timeout raises wherever the code happens
     to be (gunicorn raises SystemExit in a worker it aborts)."""
