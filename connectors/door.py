@@ -81,7 +81,8 @@ class Door:
         self.origin = origin
         self.calls = 0  # attempts sent, for whoever counts API calls (a sync run)
         self._calls_lock = threading.Lock()  # a sync's readers share one door
-        self._local = threading.local()  # a client per thread: a requests Session is not shared
+        # A client per thread: RequestsClient shares the session it is given between threads.
+        self._local = threading.local()
 
     # The public reads -------------------------------------------------------------------
 
