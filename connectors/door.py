@@ -2,9 +2,10 @@
 
 Read-only by construction: any method but GET is refused (and recorded) before anything
 leaves the process. Every attempt is paced by the per-connection rate limit, retried when
-Stripe says it is worth retrying, and written to the audit log. The key is read from the
-encrypted column here and nowhere else; it never appears in what this module raises, logs
-or records.
+Stripe says it is worth retrying, and written to the audit log, whatever the answer: a
+redirect or a body that is not a JSON object is recorded and refused, never followed or
+used. The key is read from the encrypted column here and nowhere else; it never appears in
+what this module raises, logs or records, nor in the local variables an error report shows.
 
 Responses are used as plain parsed JSON: building the stripe library's objects costs more
 than the network on a large account (see the design's measured facts).
@@ -17,8 +18,10 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+import requests
 import stripe
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from audit.models import AuditEvent
 from audit.recorder import record
@@ -78,7 +81,8 @@ class Door:
         self.origin = origin
         self.calls = 0  # attempts sent, for whoever counts API calls (a sync run)
         self._calls_lock = threading.Lock()  # a sync's readers share one door
-        self._client = None
+        # A client per thread: RequestsClient shares the session it is given between threads.
+        self._local = threading.local()
 
     # The public reads -------------------------------------------------------------------
 
@@ -103,6 +107,9 @@ class Door:
     def get(self, path, params=None):
         return self.request("GET", path, params)
 
+    # Everything under this call (the stripe library, requests, urllib3) holds the key in
+    # its locals or headers: an error report (DEBUG off) shows none of them.
+    @sensitive_variables()
     def request(self, method, path, params=None):
         params = dict(params or {})
         if method.upper() != "GET":
@@ -141,6 +148,8 @@ class Door:
         except stripe.StripeError as e:
             raise self._failure(path, params, attempt, e, elapsed_ms(started)) from None
         data = response.data
+        if not isinstance(data, dict):
+            raise self._unusable(path, params, attempt, response.code, elapsed_ms(started))
         count = len(data.get("data", ())) if data.get("object") == "list" else 1
         self._record(
             "GET",
@@ -160,6 +169,8 @@ class Door:
     def _failure(self, path, params, attempt, error, duration_ms):
         """Record a failed attempt; return what to raise (_Retryable, or a DoorError)."""
         status = error.http_status
+        if status is not None and status < 400:  # a redirect, or a 2xx that is not JSON
+            return self._unusable(path, params, attempt, status, duration_ms)
         headers = error.headers or {}
         message = self._safe(stripe_message(error))
         request_id = error.request_id or ""
@@ -198,6 +209,30 @@ class Door:
             f"Stripe refused {path} ({status}): {message}", status, getattr(error, "code", "") or ""
         )
 
+    def _unusable(self, path, params, attempt, status, duration_ms):
+        """Record an answer that cannot be Stripe's and return the error to raise.
+
+        Stripe's API never redirects and always answers a JSON object. Anything else came
+        from something in between (a proxy, a captive portal, a hijacked name): a redirect
+        is not followed, since it would carry the key wherever it points, and nothing is
+        retried, since whatever answered once will answer the same again.
+        """
+        if 300 <= status < 400:
+            message = f"Stripe answered with a redirect ({status}); Lumen does not follow one."
+        else:
+            message = f"Stripe's answer ({status}) is not a JSON object; nothing was read."
+        self._record(
+            "GET",
+            path,
+            params,
+            Outcome.SERVER_ERROR,
+            attempt=attempt,
+            http_status=status,
+            duration_ms=duration_ms,
+            message=message,
+        )
+        return StripeRequestFailed(f"{path}: {message}", status)
+
     def _record(self, method, path, params, outcome, **fields):
         resource, object_id = resource_of_path(path)
         parts = [p for p in path.split("/") if p][1:]
@@ -224,16 +259,22 @@ class Door:
 
     # The key: read here and only here ----------------------------------------------------
 
+    @sensitive_variables()
     def _stripe(self):
-        if self._client is None:
-            self._client = stripe.StripeClient(
-                self.connection.secret_key,
+        client = getattr(self._local, "client", None)
+        if client is None:
+            key = self.connection.secret_key
+            client = self._local.client = stripe.StripeClient(
+                key,
                 base_addresses={"api": settings.STRIPE_API_BASE},
                 max_network_retries=0,  # the door retries, so that each attempt is audited
-                http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
+                http_client=stripe.RequestsClient(
+                    timeout=settings.STRIPE_TIMEOUT, session=_NoRedirects()
+                ),
             )
-        return self._client
+        return client
 
+    @sensitive_variables()
     def _safe(self, text):
         """Whatever Stripe or the network said, with the key masked should it be echoed."""
         key = self.connection.secret_key
@@ -242,6 +283,15 @@ class Door:
 
     def _safe_params(self, params):
         return {k: self._safe(v) if isinstance(v, str) else v for k, v in params.items()}
+
+
+class _NoRedirects(requests.Session):
+    """A session that hands a 3xx back as it came (the stripe library's RequestsClient lets
+    requests follow redirects, keeping the Authorization header on the same host)."""
+
+    def request(self, method, url, **kwargs):
+        kwargs["allow_redirects"] = False
+        return super().request(method, url, **kwargs)
 
 
 class _Retryable(Exception):

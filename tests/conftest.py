@@ -175,3 +175,14 @@ def browser_path():
             pytest.fail(f"CI needs Chromium at {path} for the browser tests")
         pytest.skip(f"no Chromium at {path} (apt-get install chromium)")
     return path
+
+
+def redis_url_or_skip():
+    """The Redis the suite runs with. Without REDIS_URL the Redis tests skip, except under
+    CI=true, where they run against CI's own Redis (the database .ci/run gives REDIS_URL)."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    if os.environ.get("CI") == "true":
+        return os.environ.get("CI_REDIS_URL", "redis://127.0.0.1:6379/15")
+    pytest.skip("needs REDIS_URL (CI sets it)")

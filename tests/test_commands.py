@@ -13,8 +13,9 @@ from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
 from connectors.models import StripeConnection, SyncRun
+from tests import accounts as account
 from tests.conftest import TEST_KEY, revoke_key
-from tests.worker import ROOT, url_of_test_database
+from tests.worker import ROOT, child_env, url_of_test_database
 
 
 def connect(*args, **env):
@@ -140,3 +141,49 @@ def test_the_demo_serves_a_working_portal(tmp_path):
     # Every call it made is on the audit log: 17 to verify, and the sync's.
     calls = AuditEvent.objects.filter(connection_id=demo.pk, method="GET").count()
     assert calls == 17 + sync.api_calls
+
+
+def manage(*args):
+    """A command as a user runs it: its own process, its exit status, its stdout."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def small_account():
+    """An account of a few objects behind an emulator of its own (STRIPE_API_BASE points at
+    it, for the children too)."""
+    built = account.Account()
+    ada = built.customer("Ada")
+    built.pay(ada, 5000, created=account.at(2026, 11, 2))
+    with account.served(built) as emulator:
+        yield emulator
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_exits_1_when_it_fails_and_json_is_one_document(small_account):
+    emulator = small_account
+    account.connect("acme")
+
+    synced = manage("sync", "acme", "--json", "-v", "2")  # -v 2: progress goes to stderr
+    assert synced.returncode == 0, synced.stderr
+    document = json.loads(synced.stdout)  # one document, nothing before or after it
+    assert document["status"] == "succeeded" and document["totals"]["fetched"] > 0
+    assert "page committed" in synced.stderr
+
+    revoke_key(emulator, TEST_KEY)
+    failed = manage("sync", "acme", "--json")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    document = json.loads(failed.stdout)
+    assert document["status"] == "failed" and "paste a new key" in document["message"]
+    assert SyncRun.objects.get(pk=document["sync_run"]).status == "failed"
+
+    summary = manage("sync", "acme")
+    assert summary.returncode == 1
+    assert "failed" in summary.stdout and "paste a new key" in summary.stdout

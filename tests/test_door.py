@@ -1,6 +1,11 @@
 """The door: read-only, audited request by request, retried, rate limited, honest errors."""
 
+import json
 import os
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,9 +19,11 @@ from connectors.door import (
     StripeRequestFailed,
     StripeUnavailable,
 )
-from connectors.emulator import Faults
+from connectors.emulator import Canned, Faults
 from connectors.ratelimit import LocalLimiter, RedisLimiter
-from tests.conftest import TEST_KEY, grant_key, revoke_key
+from tests.accounts import connect
+from tests.conftest import TEST_KEY, grant_key, redis_url_or_skip, revoke_key
+from tests.worker import ROOT, child_env
 
 
 @pytest.fixture
@@ -151,10 +158,9 @@ def test_the_local_rate_limit_spaces_requests_by_the_rate():
     assert limiter.reserve("conn-2", rate=10) == 0  # another connection has its own budget
 
 
-@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (CI sets it)")
 def test_the_redis_rate_limit_is_shared_between_processes():
     # Two limiters stand for two worker processes: they share one timeline in Redis.
-    url = os.environ["REDIS_URL"]
+    url = redis_url_or_skip()
     key = f"test-{os.getpid()}"
     first, second = RedisLimiter(url), RedisLimiter(url)
     waits = [first.reserve(key, rate=20), second.reserve(key, rate=20), first.reserve(key, rate=20)]
@@ -191,3 +197,168 @@ def test_backoff_grows_and_stays_under_the_cap(settings):
     assert all(0 <= backoff_delay(8) <= 5.0 for _ in range(50))
     assert max(backoff_delay(3) for _ in range(200)) > 2.0  # grows past the first step
     assert backoff_delay(1, retry_after=60) == 5.0  # Retry-After is honoured, within the cap
+
+
+# Answers that cannot be Stripe's: recorded like any other attempt, and refused ------------
+
+
+def host_of(emulator):
+    return urlsplit(emulator.url).netloc
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (json.dumps([{"id": "ch_1", "object": "charge"}]), "application/json"),
+        (json.dumps("ok"), "application/json"),
+        ("null", "application/json"),
+        ("<html><body>Please sign in to the guest network</body></html>", "text/html"),
+        ("", "application/json"),
+    ],
+    ids=["a JSON list", "a JSON string", "null", "HTML", "nothing"],
+)
+def test_a_200_that_is_not_a_json_object_is_recorded_and_refused(
+    door, emulator, body, content_type
+):
+    emulator.faults = Faults(answer=Canned(200, body, content_type=content_type))
+    start = last_id()
+    with pytest.raises(StripeRequestFailed, match="not a JSON object") as e:
+        door.list_page("charges")
+    assert e.value.http_status == 200
+    assert len(emulator.request_log) == 1  # sent once: whatever answered will again
+    (event,) = stripe_calls_since(start)
+    assert (event.path, event.http_status, event.outcome) == ("/v1/charges", 200, "server_error")
+    assert event.host == host_of(emulator)
+    assert "not a JSON object" in event.message and event.object_count is None
+    assert "guest network" not in str(e.value) + event.message
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_recorded_and_not_followed(door, emulator, status):
+    # Were the redirect followed, the key would go with it, and the balance would come
+    # back as if it were the list of charges.
+    emulator.faults = Faults(
+        answer=Canned.redirect(f"{emulator.url}/v1/balance", status, path="/v1/charges")
+    )
+    start = last_id()
+    with pytest.raises(StripeRequestFailed, match="redirect") as e:
+        door.list_page("charges")
+    assert e.value.http_status == status
+    assert [(r.path, r.status) for r in emulator.request_log] == [("/v1/charges", status)]
+    (event,) = stripe_calls_since(start)
+    assert (event.http_status, event.outcome, event.attempt) == (status, "server_error", 1)
+    assert event.host == host_of(emulator) and "does not follow" in event.message
+    assert door.retrieve("balance")["object"] == "balance"  # the door still works
+
+
+# The README's claims about the door -------------------------------------------------------
+
+MASKED = "rk_test_…Wxyz"
+
+
+def test_a_key_echoed_whole_in_an_error_is_masked(door, connection, emulator):
+    start = last_id()
+    emulator.faults = Faults(answer=Canned.echoing_the_key(status=400))
+    with pytest.raises(StripeRequestFailed) as refused:
+        door.list_page("charges")
+    emulator.faults = Faults(answer=Canned.echoing_the_key(status=401))
+    with pytest.raises(KeyRejected) as rejected:
+        door.list_page("charges")
+    emulator.faults = Faults(answer=Canned.echoing_the_key(status=500))
+    with pytest.raises(StripeUnavailable) as unavailable:
+        door.list_page("charges")
+
+    events = list(stripe_calls_since(start))
+    assert len(events) == len(emulator.request_log) >= 3  # each answer is on the log
+    for event in events:
+        assert MASKED in event.message and TEST_KEY not in event.message
+    assert MASKED in str(refused.value) and MASKED in str(unavailable.value)
+    for error in (refused, rejected, unavailable):
+        assert TEST_KEY not in str(error.value)
+    connection.refresh_from_db()
+    assert TEST_KEY not in connection.health_reason
+
+
+def test_stripe_timeout_ends_a_hung_request_and_the_attempt_is_audited(door, emulator, settings):
+    settings.STRIPE_TIMEOUT = 0.5
+    settings.STRIPE_MAX_RETRIES = 1
+    emulator.faults = Faults(rate_slow=1.0, slow_seconds=5.0)  # Stripe hangs for 5 s
+    start = last_id()
+    began = time.monotonic()
+    with pytest.raises(StripeUnavailable, match="after 2 attempts"):
+        door.list_page("charges")
+    took = time.monotonic() - began
+    assert 1.0 <= took < 3.0  # two attempts of 0.5 s, not 5 s each
+    events = list(stripe_calls_since(start))
+    assert [e.outcome for e in events] == ["network_error", "network_error"]
+    assert all(500 <= e.duration_ms < 2500 for e in events)
+    assert all("network error or timeout" in e.message and e.http_status is None for e in events)
+    # The emulator answers the abandoned requests later: let it, so no later test counts them.
+    deadline = time.monotonic() + 15
+    while len(emulator.request_log) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(emulator.request_log) == 2
+
+
+# Each child is a process of its own, with its own door, paced by the shared Redis limiter.
+PACED_CHILD = """
+import os, pathlib, time
+from audit.recorder import Actor
+from connectors.door import Door
+from connectors.models import StripeConnection
+connection = StripeConnection.objects.get()
+door = Door(connection, actor=Actor.command("tests"), origin=os.environ["ORIGIN"])
+door.retrieve("balance")  # the connection to Stripe is open before the race starts
+pathlib.Path(os.environ["READY"]).touch()
+deadline = time.monotonic() + 60
+while not pathlib.Path(os.environ["GO"]).exists() and time.monotonic() < deadline:
+    time.sleep(0.01)
+for _ in range(int(os.environ["REQUESTS"])):
+    door.retrieve("balance")
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rate_limit_holds_across_two_processes_sharing_redis(emulator, tmp_path):
+    url = redis_url_or_skip()
+    connect("acme")
+    rate, each = 10, 8  # 16 requests at 10 a second: at least 1.5 s from first to last
+    go = tmp_path / "go"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", PACED_CHILD],
+            cwd=ROOT,
+            env=child_env(
+                REDIS_URL=url,
+                STRIPE_RATE_LIMIT_TEST=str(rate),
+                ORIGIN=f"child-{n}",
+                READY=str(tmp_path / f"ready-{n}"),
+                GO=str(go),
+                REQUESTS=str(each),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{n}").exists() for n in (1, 2)):
+        assert time.monotonic() < deadline, "the children did not start"
+        assert all(c.poll() is None for c in children), [c.communicate() for c in children]
+        time.sleep(0.05)
+    time.sleep(1.0 / rate)  # the warm-up requests' slots are behind us
+    go.touch()
+    for child in children:
+        output, _ = child.communicate(timeout=60)
+        assert child.returncode == 0, output
+
+    raced = AuditEvent.objects.filter(origin__startswith="child-", outcome="ok").order_by("id")
+    raced = list(raced)[2:]  # after each child's warm-up request
+    assert len(raced) == 2 * each
+    times = sorted(e.occurred_at.timestamp() for e in raced)
+    # Both processes took part all along, and together they kept to the one budget.
+    first, second = ([e for e in raced if e.origin == f"child-{n}"] for n in (1, 2))
+    assert min(e.id for e in second) < max(e.id for e in first)
+    assert min(e.id for e in first) < max(e.id for e in second)
+    assert times[-1] - times[0] >= (2 * each - 1) / rate * 0.95

@@ -4,12 +4,14 @@ audit row, a command's output, or any other column of the database."""
 
 import io
 import logging
-import os
+import signal
+import time
 
 import pytest
 from django.core.management import call_command
 from django.db import connection as db
 from django.urls import reverse
+from django.views.debug import ExceptionReporter
 
 from audit.admin import AuditEventResource
 from audit.models import AuditEvent
@@ -140,37 +142,66 @@ def test_the_key_appears_nowhere_after_a_full_run(
 
 def test_a_wrong_encryption_key_fails_loudly(transactional_db, alice, emulator, tmp_path):
     """A process started with another FIELD_ENCRYPTION_KEY must refuse to use the stored
-    key, not send ciphertext to Stripe as if it were one."""
+    key, not send ciphertext to Stripe as if it were one. The child is a sync, which talks
+    to Stripe (the emulator) as soon as it holds a key."""
     import subprocess
     import sys
 
     from cryptography.fernet import Fernet
 
     from connectors import connections
-    from tests.worker import ROOT, url_of_test_database
+    from tests.worker import ROOT, child_env
 
     conn = StripeConnection(name="acme")
     connections.save_key(conn, TEST_KEY, actor=Actor.user(alice))
-    env = {
-        **os.environ,
-        "DATABASE_URL": url_of_test_database(),
-        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-    }
+    emulator.clear_log()
     result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from connectors.models import StripeConnection as C; print(C.objects.get().health)",
-        ],
+        [sys.executable, "manage.py", "sync", "acme", "--json"],
         cwd=ROOT,
-        env=env,
+        env=child_env(FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode()),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode != 0
+    assert emulator.request_log == []  # nothing at all was sent, ciphertext or otherwise
     assert "cannot be decrypted: FIELD_ENCRYPTION_KEY is not the key" in result.stderr
     assert_clean(result.stdout + result.stderr, "the failing process's output")
-    assert emulator.request_log == []
+    assert not AuditEvent.objects.filter(path__startswith="/v1/").exists()
+
+
+class Interrupted(BaseException):
+    """What a worker's time limit or a web server's timeout raises wherever the code happens
+    to be (gunicorn raises SystemExit in a worker it aborts)."""
+
+
+def test_an_error_report_from_inside_a_request_shows_no_key(connection, emulator, settings):
+    """An error report (DEBUG off: a logged 500, an email to the admins) shows the local
+    variables of every frame; those under the door hold the key and the headers it is in."""
+    settings.DEBUG = False
+    emulator.faults = Faults(rate_slow=1.0, slow_seconds=1.0)
+    door = Door(connection, actor=Actor.command("tests"))
+    emulator.clear_log()
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)  # while the request waits for its answer
+    try:
+        with pytest.raises(Interrupted) as e:
+            door.list_page("charges")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    # The emulator answers the abandoned request later: let it, so no later test counts it.
+    deadline = time.monotonic() + 10
+    while not emulator.request_log and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    reporter = ExceptionReporter(None, e.type, e.value, e.tb)
+    text, html = reporter.get_traceback_text(), reporter.get_traceback_html()
+    assert "urllib3" in text and "stripe" in text  # the report reaches the request in flight
+    assert_clean(text, "the error report (text)")
+    assert_clean(html, "the error report (HTML)")

@@ -1,12 +1,15 @@
 """The mirror: a sync leaves it equal to the account, object for object, and keeps it so."""
 
+import io
+import json
 import socket
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,7 +32,8 @@ from connectors.models import (
     SyncRun,
 )
 from connectors.sync import lease, run_sync, store_objects
-from connectors.sync.runner import BACKFILL_ORDER
+from connectors.sync.runner import BACKFILL_ORDER, WHOLE_HISTORY
+from tests.accounts import NOW, connect
 from tests.conftest import TEST_KEY, revoke_key
 
 pytestmark = pytest.mark.django_db
@@ -274,3 +278,77 @@ def test_a_charge_learns_its_invoice_whichever_arrives_first(connection, emulato
         Charge.objects.get(connection=connection, stripe_id=charge["id"]).invoice
         == (payment["invoice"])
     )
+
+
+# How far back the first sync reads ------------------------------------------------------
+
+MONEY_MOVEMENTS = [r for r in BACKFILL_ORDER if r not in WHOLE_HISTORY]
+
+
+@pytest.fixture
+def dated_emulator(settings, time_machine):
+    """The seeded account served at a fixed date, with the clock pinned to it."""
+    time_machine.move_to(NOW, tick=True)
+    store = EmulatorStore()
+    seed_account(store, seed=7, now=int(NOW.timestamp()))
+    with StripeEmulator(store, keys=[TEST_KEY]) as emulator:
+        settings.STRIPE_API_BASE = emulator.url
+        yield emulator
+
+
+@pytest.mark.parametrize("asked", ["LUMEN_SYNC_HISTORY_DAYS", "--since"])
+def test_the_first_sync_reads_money_movements_back_to_the_bound_only(
+    dated_emulator, settings, asked
+):
+    emulator, store = dated_emulator, dated_emulator.store
+    connection = connect("acme")
+    if asked == "--since":
+        bound = datetime(2026, 10, 1, tzinfo=UTC)
+        out = io.StringIO()
+        call_command("sync", "acme", "--since", "2026-10-01", "--json", stdout=out)
+        assert json.loads(out.getvalue())["status"] == "succeeded"
+    else:
+        settings.LUMEN_SYNC_HISTORY_DAYS = 30
+        run = run_sync(connection, actor=ACTOR)
+        assert run.status == SyncRun.Status.SUCCEEDED, run.message
+        bound = run.started_at - timedelta(days=30)
+    bound = int(bound.timestamp())
+
+    # What was asked of Stripe: each list of money movements from the bound, none earlier.
+    for resource in MONEY_MOVEMENTS:
+        asked_from = [
+            int(r.query["created[gte]"])
+            for r in emulator.request_log
+            if r.path == f"/v1/{resource}" and "payout" not in r.query
+        ]
+        assert asked_from and min(asked_from) == bound, resource
+    listed = AuditEvent.objects.filter(
+        resource_type__in=MONEY_MOVEMENTS, operation="list", path__startswith="/v1/"
+    ).exclude(params__has_key="payout")
+    assert {int(e.date_from.timestamp()) for e in listed} >= {bound}
+    assert min(int(e.date_from.timestamp()) for e in listed) == bound
+
+    # What landed in the mirror: exactly what was created since the bound (and, of balance
+    # transactions, also those a payout since the bound paid out).
+    for resource in MONEY_MOVEMENTS:
+        everything = store.objects(resource)
+        since = {o["id"] for o in everything if o["created"] >= bound}
+        assert since and len(since) < len(everything), f"{resource}: the bound must cut"
+        mirrored = set(
+            MIRROR_MODELS[resource]
+            .objects.filter(connection=connection)
+            .values_list("stripe_id", flat=True)
+        )
+        if resource == "balance_transactions":
+            paid_out = set(
+                BalanceTransaction.objects.filter(connection=connection)
+                .exclude(payout="")
+                .values_list("stripe_id", flat=True)
+            )
+            assert mirrored - paid_out == since - paid_out, resource
+        else:
+            assert mirrored == since, resource
+    # What describes the account's present is read whatever its age.
+    invoices = MIRROR_MODELS["invoices"].objects.filter(connection=connection)
+    assert invoices.count() == len(store.objects("invoices"))
+    assert invoices.filter(created__lt=datetime.fromtimestamp(bound, tz=UTC)).exists()

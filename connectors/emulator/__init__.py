@@ -13,7 +13,7 @@ It imports nothing from Django, so it also runs on its own: `python -m connector
 from .changes import AccountChanges
 from .errors import StripeError
 from .events import EVENT_RETENTION
-from .faults import Faults
+from .faults import Canned, Faults
 from .keys import DEMO_KEY, KeyGrant, KeyTable, full_access, mask_key
 from .seed import DEFAULT_NOW, seed_account
 from .server import LoggedRequest, StripeEmulator
@@ -25,6 +25,7 @@ __all__ = [
     "DEMO_KEY",
     "EVENT_RETENTION",
     "AccountChanges",
+    "Canned",
     "Delivery",
     "EmulatorStore",
     "Faults",

@@ -2,8 +2,9 @@
 
 Every answered request is appended to `request_log` (a dropped connection is not an answer;
 it goes to `dropped`), so a test can count exactly what a client sent. Keys never reach a
-log: only the masked form is ever written anywhere. The test-helper endpoints under
-/_emulator/ (control.py) are not Stripe's API: they are neither logged nor faulted.
+log: only the masked form is ever written anywhere (a canned answer that echoes the key
+sends it back to its client, on purpose, and nowhere else). The test-helper endpoints
+under /_emulator/ (control.py) are not Stripe's API: they are neither logged nor faulted.
 """
 
 import contextlib
@@ -17,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from . import control
-from .api import StripeAPI
+from .api import StripeAPI, key_of
 from .changes import AccountChanges
 from .errors import StripeError, api_error, rate_limited
 from .faults import DROP, RATE_LIMIT, SERVER_ERROR, Faults
@@ -214,6 +215,16 @@ class _Handler(BaseHTTPRequestHandler):
             emulator.record(LoggedRequest(self.command, parts.path, query, None, None))
             self.close_connection = True
             return
+        canned = emulator.faults.answer
+        if draw.kind is None and canned is not None and canned.applies_to(parts.path):
+            request_id = emulator.next_request_id()
+            emulator.record(
+                LoggedRequest(self.command, parts.path, query, canned.status, request_id)
+            )
+            payload = canned.payload(key_of(self.headers.get("Authorization")))
+            headers = {"Request-Id": request_id, **canned.headers}
+            self._send(canned.status, payload, headers, canned.content_type)
+            return
         if draw.kind in (RATE_LIMIT, SERVER_ERROR):
             error: StripeError = rate_limited() if draw.kind == RATE_LIMIT else api_error()
             status, body, livemode = error.status, error.body(), None
@@ -239,9 +250,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._send(status, payload, headers)
 
-    def _send(self, status, payload, headers):
+    def _send(self, status, payload, headers, content_type="application/json"):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "no-cache, no-store")
         for name, value in headers.items():
