@@ -113,5 +113,5 @@ def test_beat_runs_the_hourly_check_and_it_flips_a_revoked_key_to_failing(emulat
             ticking.join(timeout=10)
 
     assert conn.health == "failing" and "revoked or rotated" in conn.health_reason
-    checked = AuditEvent.objects.filter(connection_id=conn.pk, actor="check_connections")
+    checked = AuditEvent.objects.filter(connection_id=conn.pk, actor=schedule.NAME)
     assert checked.filter(actor_kind="schedule", http_status=401).exists()
