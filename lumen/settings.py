@@ -158,7 +158,15 @@ _sqlite_default = f"sqlite:///{VAR_DIR / 'lumen.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(os.getenv("DATABASE_URL", _sqlite_default))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
+    # The web server, the workers and beat share the file. In WAL mode readers never wait for
+    # a writer, and a commit appends to the log instead of rewriting pages with several
+    # fsyncs (synchronous=NORMAL: still safe if Lumen crashes; a power cut may lose the last
+    # commits, never corrupt the file). Each commit of a report run cost about 10 ms before.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     # A file, not memory: a Celery worker process must see the test database too.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-lumen-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

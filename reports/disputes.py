@@ -9,11 +9,8 @@ those under review are submitted. Overdue and today are flagged.
 
 from datetime import timedelta
 
-from connectors.models import Dispute
 from reports import citations, document, sql
 
-OPEN = ("warning_needs_response", "needs_response", "warning_under_review", "under_review")
-URGENCY_ORDER = ("overdue", "today", "this_week", "later", "submitted", None)
 FLAGGED = {"overdue", "today"}
 
 CTES = """
@@ -31,61 +28,59 @@ entries(line, figure, record, amount) AS (
 """
 
 
-def urgency(status, due_by, now):
-    if "under_review" in status:
-        return "submitted"
-    if due_by is None:
-        return None
-    if due_by < now:
-        return "overdue"
-    if due_by - now <= timedelta(hours=24):
-        return "today"
-    if due_by - now <= timedelta(days=7):
-        return "this_week"
-    return "later"
+# The open disputes, most urgent first; within an urgency, the earliest due (none due last),
+# then by id. Urgency and the ISO due date are worked out by the database: converting each
+# row's datetime in Python took most of the report's time on a big account.
+OPEN_DISPUTES = """
+    SELECT stripe_id, NULLIF(charge, ''), reason, status, amount, currency, {due_by},
+           has_evidence, submission_count, urgency
+    FROM (
+        SELECT d.*,
+               CASE WHEN status IN ('warning_under_review', 'under_review') THEN 'submitted'
+                    WHEN due_by IS NULL THEN NULL
+                    WHEN due_by < %(now)s THEN 'overdue'
+                    WHEN due_by <= %(day)s THEN 'today'
+                    WHEN due_by <= %(week)s THEN 'this_week'
+                    ELSE 'later' END AS urgency
+        FROM {dispute} d
+        WHERE connection_id = %(conn)s
+          AND status IN ('warning_needs_response', 'needs_response',
+                         'warning_under_review', 'under_review')
+    ) o
+    ORDER BY CASE urgency WHEN 'overdue' THEN 0 WHEN 'today' THEN 1 WHEN 'this_week' THEN 2
+                          WHEN 'later' THEN 3 WHEN 'submitted' THEN 4 ELSE 5 END,
+             due_by IS NULL, due_by, {stripe_id}
+"""
 
 
 def disputes(connection, period, now, run_id):
     citations.write(run_id, sql.render(CTES), {"conn": connection.pk}, hashed=True)
     figures = citations.figures(run_id)
-    rows = (
-        Dispute.objects.filter(connection=connection, status__in=OPEN)
-        .order_by()
-        .values_list(
-            "stripe_id",
-            "charge",
-            "reason",
-            "status",
-            "amount",
-            "currency",
-            "due_by",
-            "has_evidence",
-            "submission_count",
-        )  # fmt: skip
-    )
+    query = sql.render(OPEN_DISPUTES, due_by=sql.iso("due_by"),
+                       stripe_id=sql.bytewise("stripe_id"))  # fmt: skip
+    params = {"conn": connection.pk, "now": sql.moment(now),
+              "day": sql.moment(now + timedelta(hours=24)),
+              "week": sql.moment(now + timedelta(days=7))}  # fmt: skip
     opened, undated = [], []
-    for stripe_id, charge, reason, status, amount, currency, due_by, evidence, count in rows:
-        level = urgency(status, due_by, now)
+    for (stripe_id, charge, reason, status, amount, currency, due_by, evidence, count,
+         level) in sql.fetchall(query, params):  # fmt: skip
         if level is None:
             undated.append(stripe_id)
         opened.append(
             {
                 "id": stripe_id,
-                "charge": charge or None,
+                "charge": charge,
                 "reason": reason,
                 "status": status,
                 "amount": amount,
                 "currency": currency,
-                "due_by": document.iso(due_by),
+                "due_by": due_by,
                 "urgency": level,
                 "flagged": level in FLAGGED,
-                "has_evidence": evidence,
+                "has_evidence": bool(evidence),
                 "submission_count": count,
             }
         )
-    # Most urgent first; within an urgency, the earliest due (none due last), then by id.
-    opened.sort(key=lambda d: (URGENCY_ORDER.index(d["urgency"]), d["due_by"] is None,
-                               d["due_by"] or "", d["id"]))  # fmt: skip
     by_reason = []
     for (line, _), figure in sorted(figures.items()):
         _, reason, currency = line.split("/") if line.startswith("by_reason/") else ("", "", "")

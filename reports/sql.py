@@ -60,6 +60,13 @@ def bucket(expression, buckets):
     return f"(({last} + 128 * {before}) %% {buckets})"
 
 
+def iso(column):
+    """A stored datetime as reports.document.iso() writes it: UTC, whole seconds, "Z"."""
+    if connection.vendor == "postgresql":
+        return f"""TO_CHAR({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+    return f"STRFTIME('%%Y-%%m-%%dT%%H:%%M:%%SZ', {column})"
+
+
 def moment(value):
     """A datetime as the database compares it with stored ones: SQLite keeps them as text
     in UTC without an offset, and a parameter must be written the same way."""
