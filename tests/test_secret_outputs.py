@@ -12,6 +12,7 @@ import pytest
 from django.core.management import get_commands
 from import_export import fields, resources
 
+from audit.models import AuditEvent
 from connectors.models import StripeConnection, SyncRun
 from tests.conftest import TEST_KEY
 from tests.worker import ROOT, child_env
@@ -81,6 +82,16 @@ def test_import_cannot_write_a_key(committed_connection):
     assert result.returncode == 2
     assert "neither exports nor imports it" in result.stderr
     assert StripeConnection.objects.get().secret_key == TEST_KEY
+
+
+def test_nothing_is_imported_into_the_audit_log(committed_connection):
+    before = AuditEvent.objects.count()
+    rows = ("id,occurred_at,operation,actor_kind,actor,chain_hash\n"
+            "99999,2026-01-01 00:00:00,connection.created,user,alice,forged\n")  # fmt: skip
+    result = manage("import", "--no-input", "--format", "CSV", "audit.AuditEvent", "-",
+                    stdin=rows)  # fmt: skip
+    assert result.returncode == 2 and "append-only" in result.stderr
+    assert AuditEvent.objects.count() == before
 
 
 @pytest.mark.parametrize("output_format", ["json", "xml", "jsonl"])
