@@ -480,7 +480,7 @@ def best(what, kind, repeat):
     return min(runs, key=lambda r: r["seconds"]) | {"peak_mb": max(r["peak_mb"] for r in runs)}
 
 
-def bench_size(charges, repeat):
+def bench_size(charges, repeat, kinds):
     from django.utils import timezone
 
     from connectors.models import StripeConnection
@@ -497,7 +497,7 @@ def bench_size(charges, repeat):
         f"{n:,} {name}" for name, n in sorted(counts.items())))  # fmt: skip
     idle = measure("idle")
     results = {}
-    for kind in PERIODS:
+    for kind in kinds:
         floor_run = best("floor", kind, repeat)
         report_run = best("report", kind, repeat)
         results[kind] = (floor_run, report_run)
@@ -513,6 +513,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--charges", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--kinds",
+        default=",".join(PERIODS),
+        help="the reports to measure, comma-separated (default: all four)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -521,15 +526,19 @@ def main():
         os.environ.setdefault("DEBUG", "true")  # benchmarks run on development settings
         return child(args.child, args.kind)
 
+    kinds = [k for k in args.kinds.split(",") if k]
+    unknown = set(kinds) - set(PERIODS)
+    if unknown:
+        parser.error(f"unknown report kinds: {', '.join(sorted(unknown))}")
     with scratch_database() as vendor:
         sizes = {}
         for charges in (args.charges // 10, args.charges):
             print(f"reports bench on {vendor}: {charges:,} charges, "
                   f"{charges // 10:,} subscriptions")  # fmt: skip
-            sizes[charges] = bench_size(charges, args.repeat)
+            sizes[charges] = bench_size(charges, args.repeat, kinds)
     small, large = sizes[args.charges // 10], sizes[args.charges]
     print(f"memory at {args.charges:,} charges against {args.charges // 10:,} (10x the account):")
-    for kind in PERIODS:
+    for kind in kinds:
         big, little = large[1][kind][1]["peak_mb"], small[1][kind][1]["peak_mb"]
         above = (big - large[0]["peak_mb"], little - small[0]["peak_mb"])
         print(f"  {kind:<9} {big / little:.2f} x the peak RSS "

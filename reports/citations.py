@@ -48,6 +48,26 @@ def write(run_id, ctes, params, hashed=False):
         sql.execute(sql.render(template), {**params, "run": run_id})
 
 
+def store(run_id, cited):
+    """Store the citations of figures whose records a kind already holds in Python (a short
+    list, such as the open disputes it lists one by one): {(line, figure): [(record, amount),
+    ...]}, a row per figure. Returns their {(line, figure): Figure}."""
+    rows = [
+        ReportCitation(
+            run_id=run_id,
+            line=line,
+            figure=figure,
+            chunk=0,
+            count=len(records),
+            total=sum(amount for _, amount in records),
+            entries=",".join(f"{record}:{amount}" for record, amount in records),
+        )  # fmt: skip
+        for (line, figure), records in cited.items()
+    ]
+    ReportCitation.objects.bulk_create(rows)
+    return {(row.line, row.figure): Figure(row.count, row.total) for row in rows}
+
+
 def figures(run_id):
     """{(line, figure): Figure(count, total)} of a run."""
     rows = (
