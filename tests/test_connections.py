@@ -222,3 +222,8 @@ def test_view_only_staff_cannot_change_a_connection(client, bob, connection):
     assert r.status_code == 403
     connection.refresh_from_db()
     assert connection.name == "acme"
+
+
+def test_the_admin_index_names_webhook_deliveries_in_english(staff_client):
+    page = staff_client.get(reverse("admin:index")).content.decode()
+    assert "Webhook deliveries" in page and "deliverys" not in page

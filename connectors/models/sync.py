@@ -175,6 +175,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
         constraints = [
             # Stripe may deliver one event twice at once: only one row may hold it.
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhookdelivery_unique")
