@@ -13,6 +13,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
@@ -353,7 +354,47 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
             self.admin_site.admin_view(require_POST(self.export_csv_view)),
             name=f"{self.opts.app_label}_{self.opts.model_name}_export_csv",
         )
-        return [streaming, *super().get_urls()]
+        verify = path(
+            "verify/",
+            self.admin_site.admin_view(require_POST(self.verify_view)),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_verify",
+        )
+        return [streaming, verify, *super().get_urls()]
+
+    # Verifying the chain -----------------------------------------------------------------
+
+    def has_verify_permission(self, request):
+        return self.has_view_permission(request) and request.user.has_perm(
+            f"{self.opts.app_label}.verify_auditevent"
+        )
+
+    def verify_view(self, request):
+        """Queue a walk of the chain for a worker; its outcome lands on the log."""
+        if not self.has_verify_permission(request):
+            raise PermissionDenied
+        from audit.tasks import verify_chain
+
+        user_id = request.user.pk
+        transaction.on_commit(lambda: verify_chain.delay(user_id))
+        self.message_user(
+            request,
+            "Verifying the chain and its anchors in a worker: the outcome appears at the top "
+            "of the log as an audit.verified event (reload in a moment).",
+        )
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        context = {
+            **(extra_context or {}),
+            "has_verify_permission": self.has_verify_permission(request),
+        }
+        if context["has_verify_permission"]:
+            context["last_verification"] = (
+                AuditEvent.objects.filter(operation="audit.verified").order_by("-id").first()
+            )
+        return super().changelist_view(request, context)
 
     def get_export_queryset(self, request):
         # Oldest first, as the log was written, in both kinds of export.

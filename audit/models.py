@@ -89,7 +89,10 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-id"]
         # Viewing the log and taking a copy of it away are separate rights.
-        permissions = [("export_auditevent", "Can export audit events")]
+        permissions = [
+            ("export_auditevent", "Can export audit events"),
+            ("verify_auditevent", "Can verify the audit chain"),
+        ]
         # Each filter of the admin is paired with the time, which is how staff narrow a
         # search of millions of rows; the list is ordered by id (the time of insertion).
         indexes = [

@@ -52,6 +52,7 @@ CONNECTION_ADMIN = (
 AUDITOR = (
     "audit.view_auditevent",
     "audit.export_auditevent",
+    "audit.verify_auditevent",
 )
 
 FULL_ACCESS = ("connectors.view_card_details",)
@@ -69,7 +70,7 @@ PURPOSE = {
     "Viewer": "browse the mirror and read report runs",
     "Analyst": "a Viewer who also runs reports, edits report schedules and exports",
     "Connection admin": "manage Stripe keys, webhooks and sync schedules; verify and sync",
-    "Auditor": "view and export the audit log (and run audit_verify on the server)",
+    "Auditor": "view, export and verify the audit log",
     "Full access": "see card details (brand, last four, fingerprint, billing details); "
     "add it to a user beside another role",
 }

@@ -290,3 +290,24 @@ def test_the_readme_describes_every_role():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for role in ROLES:
         assert f"**{role}**" in readme, role
+
+
+def test_an_auditor_verifies_the_chain_from_the_log(client, connection, bob, after_commit):
+    listing = reverse("admin:audit_auditevent_changelist")
+    verify = reverse("admin:audit_auditevent_verify")
+    # Reading the log is not verifying it.
+    client.force_login(bob)
+    assert b"Verify the chain" not in client.get(listing).content
+    assert client.post(verify).status_code == 403
+
+    client.force_login(member("frank", "Auditor"))
+    assert "has not been verified from here yet" in client.get(listing).content.decode()
+    assert client.get(verify).status_code == 405  # a POST only, with the CSRF check
+    before = AuditEvent.objects.count()
+    with after_commit():
+        assert client.post(verify).status_code == 302
+    verified = AuditEvent.objects.get(operation="audit.verified")
+    assert (verified.actor_kind, verified.actor, verified.message) == ("user", "frank", "intact")
+    assert verified.params["intact"] is True and verified.params["events"] == before
+    page = client.get(listing).content.decode()
+    assert "Last verified" in page and "<strong>intact</strong>" in page
