@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from audit.models import AuditEvent
 from connectors.models import StripeConnection, SyncRun
 from tests import accounts as account
-from tests.conftest import TEST_KEY, revoke_key
+from tests.conftest import TEST_KEY, grant_key, revoke_key
 from tests.worker import ROOT, child_env, url_of_test_database
 
 
@@ -46,12 +46,18 @@ def test_it_connects_from_a_file_and_prints_json(db, emulator, tmp_path):
     assert document["account_id"].startswith("acct_")
 
 
-def test_running_it_again_rotates_the_key(db, emulator, monkeypatch):
+def test_running_it_again_with_another_key_rotates_it(db, emulator, monkeypatch):
     monkeypatch.setenv("ACME_KEY", TEST_KEY)
     connect("acme", "--key-env", "ACME_KEY")
+    rotations = AuditEvent.objects.filter(operation="connection.key_rotated")
+    connect("acme", "--key-env", "ACME_KEY")  # the same key: not a rotation
+    assert not rotations.exists() and StripeConnection.objects.get().key_rotated_at is None
+    other = "rk_test_" + "AnotherKeyForLumen0000" + "Oth3"
+    grant_key(emulator, other)
+    monkeypatch.setenv("ACME_KEY", other)
     connect("acme", "--key-env", "ACME_KEY")
     assert StripeConnection.objects.count() == 1
-    assert AuditEvent.objects.filter(operation="connection.key_rotated").count() == 1
+    assert rotations.count() == 1 and StripeConnection.objects.get().masked_key.endswith("Oth3")
 
 
 @pytest.mark.parametrize(

@@ -227,3 +227,12 @@ def test_view_only_staff_cannot_change_a_connection(client, bob, connection):
 def test_the_admin_index_names_webhook_deliveries_in_english(staff_client):
     page = staff_client.get(reverse("admin:index")).content.decode()
     assert "Webhook deliveries" in page and "deliverys" not in page
+
+
+def test_saving_the_same_key_again_is_not_a_rotation(staff_client, connection):
+    rotations = AuditEvent.objects.filter(operation="connection.key_rotated")
+    r = staff_client.post(change_url(connection), {"name": "acme", "key": TEST_KEY})
+    assert r.status_code == 302
+    connection.refresh_from_db()
+    assert connection.key_rotated_at is None and not rotations.exists()
+    assert connection.health == "ok" and connection.secret_key == TEST_KEY
