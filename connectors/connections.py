@@ -46,7 +46,7 @@ def save_key(connection, key, *, actor, origin=""):
     which case nothing is saved. Returns the warnings to show (a full secret key)."""
     parsed = parse_key(key)
     creating = connection.pk is None
-    if not creating and connection.key_last4 and connection.secret_key == key.strip():
+    if not creating and connection.holds_key(key.strip()):
         # The key it already holds, pasted again: not a rotation, and what the key was
         # found to allow still holds (the save verifies it again anyway).
         connection.save()

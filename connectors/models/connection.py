@@ -124,6 +124,12 @@ class StripeConnection(models.Model):
         return f"{prefix}_{self.mode}_…{self.key_last4}"
 
     @sensitive_variables("key")
+    def holds_key(self, key):
+        """Whether `key` is the key this connection already holds (compared here, beside the
+        encrypted column: Fernet's random IV makes two encryptions of one key differ)."""
+        return bool(self.pk and self.key_last4) and self.secret_key == key
+
+    @sensitive_variables("key")
     def set_key(self, key, parsed):
         """Store a new key (validated by connectors.keys.parse_key) and forget what the old
         one was known to allow: the new key must be verified before it is trusted."""
