@@ -9,11 +9,13 @@ import hmac
 import json
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from io import StringIO
 from urllib.parse import urlencode
 
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
@@ -68,6 +70,21 @@ def event_at(when, *, actor=None, operation="list", **fields):
 def day(d, hour=12, minute=0, second=0, microsecond=0):
     """A time on day `d` of January 2025, UTC."""
     return datetime(2025, 1, d, hour, minute, second, microsecond, tzinfo=UTC)
+
+
+@pytest.fixture
+def three(db):
+    return [event_at(day(d), path=f"/v1/charges?page={d}", object_count=d) for d in (1, 2, 3)]
+
+
+def verify(*args):
+    """Run audit_verify in this process; return (exit status, stdout)."""
+    out = StringIO()
+    try:
+        call_command("audit_verify", *args, stdout=out)
+    except SystemExit as e:
+        return e.code, out.getvalue()
+    return 0, out.getvalue()
 
 
 @pytest.fixture

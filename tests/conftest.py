@@ -18,7 +18,7 @@ from connectors.emulator import DEMO_KEY, EmulatorStore, Faults, StripeEmulator,
 from connectors.models import StripeConnection
 from tests.audit_fixtures import AUDIT_TABLE, sqlite_triggers
 
-pytest_plugins = ["tests.accounts"]
+pytest_plugins = ["tests.accounts", "tests.audit_fixtures"]
 
 # A restricted test-mode key the emulator knows, used by most tests. Tests that look for the
 # key where it must not be search for this exact string.
@@ -132,17 +132,6 @@ def analyst(db):
 def viewer(db):
     """Reads the mirror and report runs; may not run a report or export."""
     return member("dave", "Viewer")
-
-
-@pytest.fixture
-def connection_admin(db):
-    """Manages keys, webhooks and sync schedules; verifies and syncs."""
-    return member("erin", "Connection admin")
-
-
-@pytest.fixture
-def auditor(db):
-    return member("frank", "Auditor")
 
 
 @pytest.fixture

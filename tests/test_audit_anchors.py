@@ -2,34 +2,23 @@
 
 import json
 import stat
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import connection
 from django_celery_beat.models import PeriodicTask
 
 from audit.models import AuditEvent
 from audit.tasks import anchor_chain
-from tests.audit_fixtures import behind_the_apps_back, day, event_at
+from tests.audit_fixtures import (
+    behind_the_apps_back,
+    day,
+    event_at,
+    verify,
+)
 from tests.worker import celery_worker
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def three(db):
-    return [event_at(day(d), path=f"/v1/charges?page={d}", object_count=d) for d in (1, 2, 3)]
-
-
-def verify(*args):
-    """Run audit_verify; return (exit status, stdout)."""
-    out = StringIO()
-    try:
-        call_command("audit_verify", *args, stdout=out)
-    except SystemExit as e:
-        return e.code, out.getvalue()
-    return 0, out.getvalue()
 
 
 def verify_json(*args):

@@ -5,10 +5,8 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import GENESIS_HASH, AppendOnlyError, AuditEvent
@@ -21,25 +19,11 @@ from tests.audit_fixtures import (
     legacy_hash,
     rewrite_chain,
     stored_rows,
+    verify,
 )
 from tests.worker import ROOT, child_env
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def three(db):
-    return [event_at(day(d), path=f"/v1/charges?page={d}", object_count=d) for d in (1, 2, 3)]
-
-
-def verify(*args):
-    """Run audit_verify; return (exit status, stdout)."""
-    out = StringIO()
-    try:
-        call_command("audit_verify", *args, stdout=out)
-    except SystemExit as e:
-        return e.code, out.getvalue()
-    return 0, out.getvalue()
 
 
 def message_of(event):

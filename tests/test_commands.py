@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from connectors.models import StripeConnection, SyncRun
 from tests import accounts as account
 from tests.conftest import TEST_KEY, grant_key, revoke_key
-from tests.worker import ROOT, child_env, url_of_test_database
+from tests.worker import ROOT, manage, url_of_test_database
 
 
 def connect(*args, **env):
@@ -147,18 +147,6 @@ def test_the_demo_serves_a_working_portal(tmp_path):
     # Every call it made is on the audit log: 17 to verify, and the sync's.
     calls = AuditEvent.objects.filter(connection_id=demo.pk, method="GET").count()
     assert calls == 17 + sync.api_calls
-
-
-def manage(*args):
-    """A command as a user runs it: its own process, its exit status, its stdout."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ them to NEW, after which NEW alone reads them. Each step is a process started wi
 setting an operator would give it, against the test database."""
 
 import hashlib
-import subprocess
-import sys
 
 import pytest
 from cryptography.fernet import Fernet
@@ -19,7 +17,7 @@ from connectors.models import StripeConnection, UndecryptableSecret, WebhookEndp
 from tests.accounts import connect
 from tests.conftest import TEST_KEY
 from tests.test_key_never_leaks import assert_clean
-from tests.worker import ROOT, child_env
+from tests.worker import manage as manage_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,14 +32,8 @@ EXPECTED = "\n".join(hashlib.sha256(s.encode()).hexdigest() for s in (TEST_KEY, 
 
 
 def manage(*args, keys):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=child_env(FIELD_ENCRYPTION_KEY=",".join(keys)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """A command in its own process, reading secrets with FIELD_ENCRYPTION_KEY=keys."""
+    return manage_with(*args, FIELD_ENCRYPTION_KEY=",".join(keys))
 
 
 def stored():

@@ -3,25 +3,20 @@ run requested by the schedule and emailed with its CSV; a failure emailed with i
 
 import csv
 import io
-import threading
-import time
 import uuid
 from datetime import timedelta
 
 import pytest
-from celery.beat import Service
-from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
-from django_celery_beat.schedulers import DatabaseScheduler
 
-from lumen.celery import app
 from reports import schedules
 from reports.models import ReportRun, ReportSchedule
 from tests.accounts import connect
 from tests.test_report_runs import busy_account
+from tests.worker import beat_and_worker_until
 
 pytestmark = pytest.mark.django_db
 
@@ -149,17 +144,7 @@ def test_beat_fires_a_schedule_and_a_worker_emails_it(acme):
     PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(
         queue=queue, last_run_at=timezone.now() - timedelta(hours=1)
     )
-    beat = Service(app, max_interval=1, scheduler_cls=DatabaseScheduler)
-    ticking = threading.Thread(target=beat.start, daemon=True)
-    with start_worker(app, queues=[queue], perform_ping_check=False, shutdown_timeout=30):
-        ticking.start()
-        try:
-            deadline = time.monotonic() + 90
-            while not mail.outbox and time.monotonic() < deadline:
-                time.sleep(0.2)
-        finally:
-            beat.stop()
-            ticking.join(timeout=10)
+    beat_and_worker_until(queue, lambda: mail.outbox)
     (message,) = mail.outbox
     run = ReportRun.objects.get()
     assert run.requester_kind == "schedule" and run.firing and run.emailed_at

@@ -5,8 +5,6 @@ Each command runs as a user runs it, in a child process."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from django.core.management import get_commands
@@ -15,7 +13,7 @@ from import_export import fields, resources
 from audit.models import AuditEvent
 from connectors.models import StripeConnection, SyncRun
 from tests.conftest import TEST_KEY
-from tests.worker import ROOT, child_env
+from tests.worker import ROOT, manage
 
 
 class KeyThroughARelation(resources.ModelResource):
@@ -26,18 +24,6 @@ class KeyThroughARelation(resources.ModelResource):
     class Meta:
         model = SyncRun
         fields = ["id", "key"]
-
-
-def manage(*args, stdin=None):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=child_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def assert_no_key(result):

@@ -2,19 +2,14 @@
 production would use (SQLite and SQLAlchemy on the defaults, PostgreSQL and Redis in CI)."""
 
 import importlib
-import threading
-import time
 import uuid
 from datetime import timedelta
 
 import pytest
-from celery.beat import Service
-from celery.contrib.testing.worker import start_worker
 from django.apps import apps as django_apps
 from django.db import connection as db
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
-from django_celery_beat.schedulers import DatabaseScheduler
 from django_celery_results.models import TaskResult
 
 from audit.models import AuditEvent
@@ -22,10 +17,9 @@ from audit.recorder import Actor
 from connectors import connections
 from connectors.models import StripeConnection
 from connectors.tasks import verify_connection
-from lumen.celery import app
 from tests.conftest import TEST_KEY, revoke_key
 from tests.test_key_never_leaks import assert_clean
-from tests.worker import celery_worker
+from tests.worker import beat_and_worker_until, celery_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -97,20 +91,12 @@ def test_beat_runs_the_hourly_check_and_it_flips_a_revoked_key_to_failing(emulat
     PeriodicTask.objects.filter(pk=check.pk).update(
         queue=queue, last_run_at=timezone.now() - timedelta(hours=1, minutes=1)
     )
-    beat = Service(app, max_interval=1, scheduler_cls=DatabaseScheduler)
-    ticking = threading.Thread(target=beat.start, daemon=True)
-    with start_worker(app, queues=[queue], perform_ping_check=False, shutdown_timeout=30):
-        ticking.start()
-        try:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                conn.refresh_from_db()
-                if conn.health == "failing":
-                    break
-                time.sleep(0.2)
-        finally:
-            beat.stop()
-            ticking.join(timeout=10)
+
+    def failing():
+        conn.refresh_from_db()
+        return conn.health == "failing"
+
+    beat_and_worker_until(queue, failing)
 
     assert conn.health == "failing" and "revoked or rotated" in conn.health_reason
     checked = AuditEvent.objects.filter(connection_id=conn.pk, actor=schedule.NAME)

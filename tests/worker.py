@@ -8,6 +8,8 @@ it never takes work meant for anything else.
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +47,20 @@ def child_env(**extra_env):
         "LUMEN_SYNC_HISTORY_DAYS": str(settings.LUMEN_SYNC_HISTORY_DAYS),
         **extra_env,
     }
+
+
+def manage(*args, stdin=None, timeout=300, **extra_env):
+    """A command as a user runs it: its own process, on what this test sees (child_env), with
+    its exit status, stdout and stderr."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=child_env(**extra_env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @contextmanager
@@ -86,3 +102,26 @@ def celery_worker(**extra_env):
             process.kill()
             output, _ = process.communicate()
         celery_worker.last_output = output
+
+
+def beat_and_worker_until(queue, done, seconds=90):
+    """Run Celery beat (django-celery-beat's DatabaseScheduler) and a worker on `queue`, both
+    in this process (so that what they do lands where the test looks, the locmem outbox
+    included), until done() is true or `seconds` have passed."""
+    from celery.beat import Service
+    from celery.contrib.testing.worker import start_worker
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from lumen.celery import app
+
+    beat = Service(app, max_interval=1, scheduler_cls=DatabaseScheduler)
+    ticking = threading.Thread(target=beat.start, daemon=True)
+    with start_worker(app, queues=[queue], perform_ping_check=False, shutdown_timeout=30):
+        ticking.start()
+        try:
+            deadline = time.monotonic() + seconds
+            while not done() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            beat.stop()
+            ticking.join(timeout=10)
