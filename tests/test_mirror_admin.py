@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from connectors.admin_mirror import dashboard_url_of
+from connectors.admin.mirror import dashboard_url_of
 from connectors.emulator import EmulatorStore, seed_account
 from connectors.models import (
     MIRROR_MODELS,

@@ -1,10 +1,10 @@
 """A figure's citations as a list in the mirror's pages: the link under a figure opens the
 mirror list of its kind with `?selection=cited:<run>|<line>|<figure>`, which this resolves
-to the records the run cited (connectors.admin_mirror.selections)."""
+to the records the run cited (connectors.admin.mirror.selections)."""
 
 from django.core.exceptions import PermissionDenied
 
-from connectors.admin_mirror import selections
+from connectors.admin.mirror import selections
 from reports import citations
 from reports.models import ReportCitation, ReportRun
 

@@ -6,7 +6,7 @@ Nothing here computes a figure: every value comes from the stored document, and 
 names a citation of the run (line, figure) that the mirror pages open as a list.
 """
 
-from connectors.admin_mirror.links import changelist_url, mirror_link
+from connectors.admin.mirror.links import changelist_url, mirror_link
 from connectors.models import BalanceTransaction, Charge, Customer, Dispute, Payout, Refund
 from connectors.money import decimals, format_amount, is_known
 from reports.formats import counted, percent

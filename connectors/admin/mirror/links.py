@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from connectors.admin_mirror.display import NONE
+from connectors.admin.mirror.display import NONE
 from connectors.models import (
     BalanceTransaction,
     Charge,

@@ -178,7 +178,3 @@ VERIFYING = (
     "Verifying {names} with Stripe: the health badge and what the key can read show here "
     "when it is done (a few seconds; reload the page)."
 )
-
-# The app's other admin pages, a module each (imported here so that admin autodiscovery,
-# which imports connectors.admin, registers them).
-from connectors import admin_mirror, admin_sync, admin_webhooks  # noqa: E402, F401, I001

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import Count, Sum
 from django.utils.html import format_html
 
-from connectors.admin_mirror.base import (
+from connectors.admin.mirror.base import (
     CreatedWithinFilter,
     MirrorAdmin,
     day_column,
@@ -14,8 +14,8 @@ from connectors.admin_mirror.base import (
     related_section,
     value_filter,
 )
-from connectors.admin_mirror.display import GREEN, RED, money, table, words
-from connectors.admin_mirror.links import change_link, mirror_link, model_of
+from connectors.admin.mirror.display import GREEN, RED, money, table, words
+from connectors.admin.mirror.links import change_link, mirror_link, model_of
 from connectors.models import BalanceTransaction, Payout
 from connectors.money import format_amount, format_totals
 

@@ -6,7 +6,7 @@ from django.db.models import Case, F, Q, When
 from django.utils import timezone
 from django.utils.html import format_html
 
-from connectors.admin_mirror.base import (
+from connectors.admin.mirror.base import (
     CreatedWithinFilter,
     MirrorAdmin,
     link_column,
@@ -14,7 +14,7 @@ from connectors.admin_mirror.base import (
     related_section,
     value_filter,
 )
-from connectors.admin_mirror.display import (
+from connectors.admin.mirror.display import (
     AMBER,
     GREY,
     NONE,
@@ -26,7 +26,7 @@ from connectors.admin_mirror.display import (
     money_if_any,
     words,
 )
-from connectors.admin_mirror.links import change_link, stripe_link
+from connectors.admin.mirror.links import change_link, stripe_link
 from connectors.models import BalanceTransaction, Charge, Dispute, PaymentIntent, Refund
 
 # Charges ----------------------------------------------------------------------------------

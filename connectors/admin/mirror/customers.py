@@ -5,14 +5,14 @@ from django.contrib import admin
 from django.db.models import Sum
 from django.utils.html import format_html
 
-from connectors.admin_mirror.base import MirrorAdmin, related_section
-from connectors.admin_mirror.billing import (
+from connectors.admin.mirror.base import MirrorAdmin, related_section
+from connectors.admin.mirror.billing import (
     INVOICE_HEADERS,
     SUBSCRIPTION_HEADERS,
     invoice_row,
     subscription_row,
 )
-from connectors.admin_mirror.payments import CHARGE_HEADERS, charge_row
+from connectors.admin.mirror.payments import CHARGE_HEADERS, charge_row
 from connectors.models import Charge, Customer, Invoice, Refund, Subscription
 from connectors.money import format_totals
 

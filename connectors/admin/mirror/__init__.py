@@ -12,7 +12,7 @@ themselves are by domain: customers, payments, billing and funds. Importing this
 registers them all.
 """
 
-from connectors.admin_mirror import billing, customers, funds, payments
-from connectors.admin_mirror.links import dashboard_url_of
+from connectors.admin.mirror import billing, customers, funds, payments
+from connectors.admin.mirror.links import dashboard_url_of
 
 __all__ = ["billing", "customers", "dashboard_url_of", "funds", "payments"]

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 
-from connectors.admin_mirror.base import (
+from connectors.admin.mirror.base import (
     MirrorAdmin,
     day_column,
     link_column,
@@ -18,7 +18,7 @@ from connectors.admin_mirror.base import (
     related_table,
     value_filter,
 )
-from connectors.admin_mirror.display import (
+from connectors.admin.mirror.display import (
     NONE,
     RED,
     badge,
@@ -27,7 +27,7 @@ from connectors.admin_mirror.display import (
     money,
     money_if_any,
 )
-from connectors.admin_mirror.links import change_link, mirror_link, stripe_link
+from connectors.admin.mirror.links import change_link, mirror_link, stripe_link
 from connectors.models import (
     Charge,
     Coupon,

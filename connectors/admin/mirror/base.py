@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from connectors.admin_mirror import export
-from connectors.admin_mirror.display import (
+from connectors.admin.mirror import export
+from connectors.admin.mirror.display import (
     NONE,
     badge,
     day,
@@ -27,8 +27,8 @@ from connectors.admin_mirror.display import (
     table,
     words,
 )
-from connectors.admin_mirror.links import changelist_url, mirror_link, stripe_link
-from connectors.admin_mirror.selections import SelectionFilter
+from connectors.admin.mirror.links import changelist_url, mirror_link, stripe_link
+from connectors.admin.mirror.selections import SelectionFilter
 from connectors.models import Customer
 
 RELATED_ROWS = 20  # rows of related objects shown on an object's page
