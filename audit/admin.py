@@ -29,6 +29,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from audit.export import COLUMNS, cell, csv_records, in_blocks
 from audit.models import AuditEvent
 from audit.recorder import Actor, record
+from lumen.adminkit import ReadOnly
 
 # Filters list the values seen among about this many latest events: one short scan of the
 # primary key. A value older than that still filters when given in the URL.
@@ -217,8 +218,9 @@ class AuditEventResource(resources.ModelResource):
         ]
 
 
+# Read-only for everyone, superusers included: the log is changed only by being appended to.
 @admin.register(AuditEvent)
-class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnly, ExportMixin, admin.ModelAdmin):
     import_export_change_list_template = "admin/audit/auditevent/change_list.html"
     resource_classes = [AuditEventResource]
     export_formats = [CSV, XLSX]
@@ -316,17 +318,6 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
     @admin.display(description="Request")
     def request_line(self, event):
         return f"{event.method} {event.path}".strip()
-
-    # Read-only for everyone, superusers included: the log is changed only by being appended to.
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_export_permission(self, request):
         # django-import-export allows any staff user unless told otherwise; taking a copy of

@@ -220,6 +220,8 @@ except (ZoneInfoNotFoundError, ValueError):
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.getenv("STATIC_ROOT", BASE_DIR / "static"))
+# The admin's shared stylesheet (lumen/adminkit.py): the project package is not an app.
+STATICFILES_DIRS = [BASE_DIR / "lumen" / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",

@@ -156,6 +156,23 @@ def test_it_opens_every_list_and_object_page_for_superusers_and_view_only_staff(
             assert dashboard_url_of(first) in html
 
 
+def test_its_pages_take_their_look_from_the_stylesheet_not_from_inline_styles(
+    client, mirror, alice
+):
+    from django.contrib.staticfiles import finders
+
+    client.force_login(alice)
+    for page, model in [("dispute", Dispute), ("charge", Charge), ("payout", Payout)]:
+        listing = client.get(changelist(page)).content.decode()
+        detail = client.get(change(model.objects.first())).content.decode()
+        for html in (listing, detail):
+            assert "lumen/admin.css" in html
+            rows = html[html.find('id="result_list"') :] if 'id="result_list"' in html else html
+            assert "lumen-badge" in html or page == "payout"
+            assert 'style="' not in rows.split("</table>")[0], page
+    assert finders.find("lumen/admin.css")
+
+
 @pytest.mark.parametrize("who", ["alice", "carol"])
 def test_it_lets_nobody_add_change_or_delete_a_mirrored_object(client, mirror, who, alice, carol):
     client.force_login(alice if who == "alice" else carol)

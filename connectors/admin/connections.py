@@ -8,21 +8,14 @@ from connectors import connections
 from connectors.forms import StripeConnectionForm
 from connectors.models import StripeConnection
 from connectors.resources import BY_PERMISSION
+from lumen.adminkit import Styled, badge
 
-HEALTH_COLOURS = {"ok": "#1a7f37", "failing": "#cf222e", "unverified": "#6e7781"}
-
-
-def badge(text, colour):
-    return format_html(
-        '<span style="background:{};color:#fff;border-radius:4px;padding:1px 6px;'
-        'font-size:11px;font-weight:600">{}</span>',
-        colour,
-        text,
-    )
+HEALTH_TONES = {"ok": "good", "failing": "bad", "unverified": "quiet"}
+MODE_TONES = {"live": "bad", "test": "warn"}  # live money is the one to be careful with
 
 
 @admin.register(StripeConnection)
-class StripeConnectionAdmin(admin.ModelAdmin):
+class StripeConnectionAdmin(Styled, admin.ModelAdmin):
     form = StripeConnectionForm
     list_display = [
         "name",
@@ -85,16 +78,15 @@ class StripeConnectionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Key")
     def masked_key(self, obj):
-        return format_html('<code style="white-space:nowrap">{}</code>', obj.masked_key)
+        return format_html('<code class="lumen-key">{}</code>', obj.masked_key)
 
     @admin.display(description="Mode", ordering="mode")
     def mode_badge(self, obj):
-        colour = "#bf8700" if obj.mode == "test" else "#0969da"
-        return badge(obj.get_mode_display().upper(), colour)
+        return badge(obj.get_mode_display().upper(), MODE_TONES.get(obj.mode, "quiet"))
 
     @admin.display(description="Health", ordering="health")
     def health_badge(self, obj):
-        return badge(obj.get_health_display(), HEALTH_COLOURS.get(obj.health, "#6e7781"))
+        return badge(obj.get_health_display(), HEALTH_TONES.get(obj.health, "quiet"))
 
     @admin.display(description="Readable")
     def readable_count(self, obj):

@@ -4,10 +4,11 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from connectors.models import SyncRun
+from lumen.adminkit import ReadOnly
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["__str__", "status", "started_at", "duration_display", "progress",
                     "api_calls", "error_count"]  # fmt: skip
     list_filter = ["status", "kind", "connection"]
@@ -16,17 +17,6 @@ class SyncRunAdmin(admin.ModelAdmin):
                        "finished_at", "current", "api_calls", "counts_table", "message",
                        "warnings_list", "errors_list"]  # fmt: skip
     exclude = ["counts", "errors", "warnings"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    # A run is the record of calls made to Stripe and of what changed in the mirror: nobody
-    # deletes it (a connection's deletion takes its runs with it).
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Duration")
     def duration_display(self, run):

@@ -16,6 +16,7 @@ from audit.recorder import Actor
 from connectors import webhooks
 from connectors.models import StripeConnection, WebhookDelivery, WebhookEndpoint
 from connectors.webhook_tasks import PROCESSING
+from lumen.adminkit import ReadOnly, Styled
 
 ADDRESS_SALT = "connectors.webhook-endpoint-token"
 ADDRESS_MAX_AGE = 24 * 3600
@@ -131,7 +132,7 @@ def delivery_status(delivery):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(Styled, admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ["__str__", "enabled", "masked_secret", "path_display", "last_delivery_at"]
     list_filter = ["enabled"]
@@ -177,7 +178,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         url = getattr(endpoint, "url_base", "") + endpoint.path
         mode = f" in {endpoint.connection.mode} mode" if endpoint.connection_id else ""
         return format_html(
-            '<code style="user-select:all">{}</code><div class="help">In Stripe\'s dashboard'
+            '<code class="lumen-copy">{}</code><div class="help">In Stripe\'s dashboard'
             "{}: Developers → Webhooks → Add endpoint, paste this address, then copy the "
             "endpoint's signing secret here.</div>",
             url,
@@ -224,7 +225,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["received_at", "event_type", "event_id", "status", "connection"]
     list_filter = [DeliveryStatusFilter, "endpoint", "event_type"]
     list_select_related = ["endpoint__connection"]
@@ -233,15 +234,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     fields = ["endpoint", "event_id", "event_type", "received_at", "processed_at", "status",
               "stripe_object", "payload_pretty"]  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Outcome", ordering="outcome")
     def status(self, delivery):
@@ -259,6 +251,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     @admin.display(description="Payload")
     def payload_pretty(self, delivery):
         return format_html(
-            '<pre style="white-space:pre-wrap;max-height:40em;overflow:auto">{}</pre>',
+            '<pre class="lumen-raw">{}</pre>',
             json.dumps(delivery.payload, indent=2, ensure_ascii=False),
         )

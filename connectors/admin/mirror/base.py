@@ -24,12 +24,13 @@ from connectors.admin.mirror.display import (
     moment,
     money,
     raw_for_page,
+    readable,
     table,
-    words,
 )
 from connectors.admin.mirror.links import changelist_url, mirror_link, stripe_link
 from connectors.admin.mirror.selections import SelectionFilter
 from connectors.models import Customer
+from lumen.adminkit import ReadOnly
 
 RELATED_ROWS = 20  # rows of related objects shown on an object's page
 LIST_TEMPLATE = "admin/connectors/mirror_change_list.html"
@@ -140,7 +141,7 @@ def related_section(model, field, obj, headers, row, noun, queryset=None):
     noun = noun[:-1] if total == 1 else noun  # "1 charge", "3 charges"
     count = f"{total:,} {noun}" if total == len(shown) else f"{len(shown)} of {total:,} {noun}"
     return format_html(
-        '{}<p style="margin:6px 0 0">{} · <a href="{}">open as a list</a></p>',
+        '{}<p class="lumen-related-more">{} · <a href="{}">open as a list</a></p>',
         table(headers, (row(r) for r in shown)),
         count,
         url,
@@ -183,7 +184,7 @@ def link_column(model, field, description):
 # The base of every mirror page ------------------------------------------------------------
 
 
-class MirrorAdmin(admin.ModelAdmin):
+class MirrorAdmin(ReadOnly, admin.ModelAdmin):
     actions = None
     list_select_related = ["connection"]
     list_per_page = 50
@@ -209,15 +210,6 @@ class MirrorAdmin(admin.ModelAdmin):
         """[(label, {parameter: value}, Q)]: links above the list to the selections staff
         look at most, each with how many rows it holds."""
         return []
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # Taking records out of the portal is apart from looking at them (roles: Analyst).
     def has_export_permission(self, request):
@@ -316,8 +308,8 @@ class MirrorAdmin(admin.ModelAdmin):
         return badge(obj.status)
 
     @admin.display(description="Reason", ordering="reason")
-    def reason_words(self, obj):
-        return words(obj.reason)
+    def reason_readable(self, obj):
+        return readable(obj.reason)
 
     @admin.display(description="Created", ordering="created")
     def created_at(self, obj):
@@ -338,6 +330,4 @@ class MirrorAdmin(admin.ModelAdmin):
     @admin.display(description="Object")
     def raw_json(self, obj):
         text = json.dumps(raw_for_page(obj.raw), indent=2, sort_keys=True, ensure_ascii=False)
-        return format_html(
-            '<pre style="max-height:32em;overflow:auto;margin:0;font-size:12px">{}</pre>', text
-        )
+        return format_html('<pre class="lumen-raw">{}</pre>', text)

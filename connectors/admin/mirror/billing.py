@@ -20,7 +20,6 @@ from connectors.admin.mirror.base import (
 )
 from connectors.admin.mirror.display import (
     NONE,
-    RED,
     badge,
     day,
     moment,
@@ -196,8 +195,8 @@ class InvoiceAdmin(MirrorAdmin):
     @admin.display(description="Due", ordering="due_date")
     def due_day(self, invoice):
         if invoice.status == "open" and invoice.due_date and invoice.due_date < timezone.now():
-            return format_html('<strong style="color:{}">{} · past due</strong>', RED,
-                               day(invoice.due_date))  # fmt: skip
+            due = day(invoice.due_date)
+            return format_html('<strong class="lumen-bad">{} · past due</strong>', due)
         return day(invoice.due_date)
 
     @admin.display(description="Lines")

@@ -61,7 +61,7 @@ class CustomerAdmin(MirrorAdmin):
         if not value:
             return "Nothing captured yet."
         return format_html(
-            '<strong style="font-size:14px">{}</strong><br>'
+            '<strong class="lumen-customer-name">{}</strong><br>'
             '<span class="help">captured {}, less refunds {} (succeeded charges; refunds '
             "succeeded or pending)</span>",
             format_totals(value),

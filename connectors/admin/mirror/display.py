@@ -7,8 +7,10 @@ from django.utils.html import format_html, format_html_join
 
 from connectors import card_access
 from connectors.money import format_amount
+from lumen import adminkit
+from lumen.adminkit import NONE, readable
 
-NONE = "–"
+__all__ = ["NONE", "readable"]  # re-exported: the mirror's pages take them from here
 
 
 def money(amount, currency):
@@ -21,7 +23,7 @@ def money_if_any(amount, currency):
 
 
 def nowrap(text):
-    return format_html('<span style="white-space:nowrap">{}</span>', text)
+    return format_html('<span class="lumen-nowrap">{}</span>', text)
 
 
 def moment(value):
@@ -33,31 +35,19 @@ def day(value):
     return nowrap(value.astimezone(UTC).strftime("%Y-%m-%d")) if value else NONE
 
 
-def words(value):
-    """A Stripe enum value as words: "product_not_received" -> "product not received"."""
-    return value.replace("_", " ") if value else NONE
-
-
-GREEN, AMBER, RED, GREY, BLUE = "#1a7f37", "#9a6700", "#cf222e", "#6e7781", "#0969da"
-STATUS_COLOURS = {
-    **dict.fromkeys(["succeeded", "paid", "active", "won", "available", "normal"], GREEN),
-    **dict.fromkeys(["pending", "open", "trialing", "incomplete", "in_transit"], AMBER),
-    **dict.fromkeys(["under_review", "warning_under_review", "elevated"], AMBER),
-    **dict.fromkeys(["failed", "past_due", "unpaid", "lost", "uncollectible"], RED),
-    **dict.fromkeys(["needs_response", "warning_needs_response", "highest", "disputed"], RED),
-    "draft": BLUE,
+STATUS_TONES = {
+    **dict.fromkeys(["succeeded", "paid", "active", "won", "available", "normal"], "good"),
+    **dict.fromkeys(["pending", "open", "trialing", "incomplete", "in_transit"], "warn"),
+    **dict.fromkeys(["under_review", "warning_under_review", "elevated"], "warn"),
+    **dict.fromkeys(["failed", "past_due", "unpaid", "lost", "uncollectible"], "bad"),
+    **dict.fromkeys(["needs_response", "warning_needs_response", "highest", "disputed"], "bad"),
+    "draft": "info",
 }
 
 
 def badge(value):
-    if not value:
-        return NONE
-    return format_html(
-        '<span style="color:{};border:1px solid currentColor;border-radius:4px;'
-        'padding:0 5px;font-size:11px;font-weight:600;white-space:nowrap">{}</span>',
-        STATUS_COLOURS.get(value, GREY),
-        value.replace("_", " "),
-    )
+    """A Stripe status, readable, in the tone it deserves."""
+    return adminkit.badge(readable(value), STATUS_TONES.get(value, "quiet")) if value else NONE
 
 
 CARD_BRANDS = {"amex": "Amex", "jcb": "JCB", "unionpay": "UnionPay", "eftpos_au": "eftpos",
@@ -76,12 +66,9 @@ def card(charge):
 
 def table(headers, rows):
     """An HTML table of `rows` (tuples of text or safe HTML, escaped as needed)."""
-    cells = (
-        (format_html_join("", '<td style="vertical-align:middle">{}</td>', ((c,) for c in row)),)
-        for row in rows
-    )
+    cells = ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows)
     return format_html(
-        '<table style="width:100%"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        '<table class="lumen-related"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
         format_html_join("", "<th>{}</th>", ((h,) for h in headers)),
         format_html_join("", "<tr>{}</tr>", cells),
     )

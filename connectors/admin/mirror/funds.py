@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.db.models import Count, Sum
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from connectors.admin.mirror.base import (
     CreatedWithinFilter,
@@ -14,7 +15,7 @@ from connectors.admin.mirror.base import (
     related_section,
     value_filter,
 )
-from connectors.admin.mirror.display import GREEN, RED, money, table, words
+from connectors.admin.mirror.display import money, readable, table
 from connectors.admin.mirror.links import change_link, mirror_link, model_of
 from connectors.models import BalanceTransaction, Payout
 from connectors.money import format_amount, format_totals
@@ -31,7 +32,7 @@ def source_link(t):
 
 
 def balance_transaction_row(t):
-    return (change_link(t), words(t.type), money(t.amount, t.currency), money(t.fee, t.currency),
+    return (change_link(t), readable(t.type), money(t.amount, t.currency), money(t.fee, t.currency),
             money(t.net, t.currency), source_link(t))  # fmt: skip
 
 
@@ -74,11 +75,10 @@ class PayoutAdmin(MirrorAdmin):
         )  # fmt: skip
         nets = {s["currency"]: s["net"] for s in sums}
         if nets == {payout.currency: payout.amount}:
-            check = format_html('<p style="color:{}">Their net adds up to the payout.</p>', GREEN)
+            check = mark_safe('<p class="lumen-good">Their net adds up to the payout.</p>')  # noqa: S308
         else:
             check = format_html(
-                '<p style="color:{}">Their net ({}) differs from the payout ({}).</p>',
-                RED,
+                '<p class="lumen-bad">Their net ({}) differs from the payout ({}).</p>',
                 format_totals(nets),
                 format_amount(payout.amount, payout.currency),
             )

@@ -65,8 +65,7 @@ def stripe_link(obj, text="View in Stripe"):
     if not url:
         return NONE
     return format_html(
-        '<a href="{}" target="_blank" rel="noopener noreferrer" style="white-space:nowrap">'
-        "{} ↗</a>",
+        '<a href="{}" target="_blank" rel="noopener noreferrer" class="lumen-nowrap">{} ↗</a>',
         url,
         text,
     )

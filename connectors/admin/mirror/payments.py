@@ -15,16 +15,13 @@ from connectors.admin.mirror.base import (
     value_filter,
 )
 from connectors.admin.mirror.display import (
-    AMBER,
-    GREY,
     NONE,
-    RED,
     badge,
     card,
     moment,
     money,
     money_if_any,
-    words,
+    readable,
 )
 from connectors.admin.mirror.links import change_link, stripe_link
 from connectors.models import BalanceTransaction, Charge, Dispute, PaymentIntent, Refund
@@ -90,13 +87,13 @@ class ChargeAdmin(MirrorAdmin):
     @admin.display(description="Outcome", ordering="outcome_type")
     def outcome(self, charge):
         if not charge.risk_level:
-            return words(charge.outcome_type)
-        return format_html("{} · {} risk", words(charge.outcome_type), badge(charge.risk_level))
+            return readable(charge.outcome_type)
+        return format_html("{} · {} risk", readable(charge.outcome_type), badge(charge.risk_level))
 
     @admin.display(description="Card · outcome")
     def payment(self, charge):
         return format_html(
-            '{}<br><small style="color:{}">{}</small>', card(charge), GREY, self.outcome(charge)
+            '{}<br><small class="lumen-sub">{}</small>', card(charge), self.outcome(charge)
         )
 
     @admin.display(description="Amount", ordering="amount")
@@ -104,9 +101,8 @@ class ChargeAdmin(MirrorAdmin):
         if not charge.amount_refunded:
             return money(charge.amount, charge.currency)
         return format_html(
-            '{}<br><small style="color:{}">{} refunded</small>',
+            '{}<br><small class="lumen-sub">{} refunded</small>',
             money(charge.amount, charge.currency),
-            GREY,
             money(charge.amount_refunded, charge.currency),
         )
 
@@ -133,7 +129,7 @@ class ChargeAdmin(MirrorAdmin):
     def disputes(self, charge):
         def row(d):
             return (change_link(d), money(d.amount, d.currency), badge(d.status),
-                    words(d.reason), due_by(d))  # fmt: skip
+                    readable(d.reason), due_by(d))  # fmt: skip
 
         headers = ["Dispute", "Amount", "Status", "Reason", "Evidence due"]
         return related_section(Dispute, "charge", charge, headers, row, "disputes")
@@ -146,7 +142,7 @@ REFUND_STATUSES = ["pending", "requires_action", "succeeded", "failed", "cancele
 
 @admin.register(Refund)
 class RefundAdmin(MirrorAdmin):
-    list_display = ["stripe_id", "charge_link", "amount_money", "status_badge", "reason_words",
+    list_display = ["stripe_id", "charge_link", "amount_money", "status_badge", "reason_readable",
                     "created_at", "view_in_stripe"]  # fmt: skip
     list_filter = [value_filter("status", REFUND_STATUSES), CreatedWithinFilter, "connection"]
     search_fields = ["stripe_id", "charge", "payment_intent"]
@@ -191,13 +187,13 @@ def due_by(dispute):
     if dispute.status not in AWAITING_RESPONSE:
         return when
     if dispute.due_by < timezone.now():
-        return format_html('<strong style="color:{}">{} · overdue</strong>', RED, when)
-    return format_html('<strong style="color:{}">{}</strong>', AMBER, when)
+        return format_html('<strong class="lumen-bad">{} · overdue</strong>', when)
+    return format_html('<strong class="lumen-warn">{}</strong>', when)
 
 
 @admin.register(Dispute)
 class DisputeAdmin(MirrorAdmin):
-    list_display = ["stripe_id", "charge_link", "status_badge", "reason_words", "amount_money",
+    list_display = ["stripe_id", "charge_link", "status_badge", "reason_readable", "amount_money",
                     "due_by_display", "has_evidence", "view_in_stripe"]  # fmt: skip
     list_filter = [DisputeResponseFilter, value_filter("status", DISPUTE_STATUSES),
                    value_filter("reason", DISPUTE_REASONS), "connection"]  # fmt: skip
