@@ -4,10 +4,66 @@ from the latest report runs) above the list of apps, and a second factor at logi
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.http import Http404
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
+
+# The navigation, by the task staff come to do rather than by the app that holds a model:
+# (title, slug, superusers only, [(app label, model name, label or None), ...]) in the order
+# shown. Every registered model is in exactly one section (tests/test_navigation.py).
+SECTIONS = [
+    ("Reports", "reports", False, [
+        ("reports", "reportrun", None),
+        ("reports", "reportschedule", None),
+    ]),
+    ("Money", "money", False, [
+        ("connectors", "customer", None),
+        ("connectors", "subscription", None),
+        ("connectors", "invoice", None),
+        ("connectors", "invoicepayment", None),
+        ("connectors", "charge", None),
+        ("connectors", "paymentintent", None),
+        ("connectors", "refund", None),
+        ("connectors", "dispute", None),
+        ("connectors", "payout", None),
+        ("connectors", "balancetransaction", None),
+    ]),
+    ("Catalog", "catalog", False, [
+        ("connectors", "product", None),
+        ("connectors", "price", None),
+        ("connectors", "coupon", None),
+        ("connectors", "promotioncode", None),
+    ]),
+    ("Setup", "setup", False, [
+        ("connectors", "stripeconnection", "Connections"),
+        ("connectors", "syncrun", None),
+        ("connectors", "webhookendpoint", None),
+        ("connectors", "webhookdelivery", None),
+        ("auth", "user", None),
+        ("auth", "group", "Roles and groups"),
+    ]),
+    ("Audit", "audit", False, [
+        ("audit", "auditevent", None),
+    ]),
+    # The plumbing: what runs when, what the workers returned, who failed to log in, the
+    # second factors. Superusers only (roles/admin.py refuses everyone else anyway).
+    ("System", "system", True, [
+        ("django_celery_beat", "periodictask", "Scheduled tasks"),
+        ("django_celery_beat", "crontabschedule", None),
+        ("django_celery_beat", "intervalschedule", None),
+        ("django_celery_beat", "clockedschedule", "Clocked schedules"),
+        ("django_celery_beat", "solarschedule", None),
+        ("django_celery_results", "taskresult", None),
+        ("django_celery_results", "groupresult", None),
+        ("axes", "accessattempt", "Login attempts"),
+        ("axes", "accessfailurelog", "Login failures"),
+        ("axes", "accesslog", "Login log"),
+        ("otp_totp", "totpdevice", "Two-factor devices"),
+    ]),
+]  # fmt: skip
 
 
 class LumenAdminSite(admin.AdminSite):
@@ -48,7 +104,48 @@ class LumenAdminSite(admin.AdminSite):
         from lumen import twofactor
 
         two_factor = never_cache(lambda request: twofactor.two_factor_view(self, request))
-        return [path("two-factor/", two_factor, name="two_factor"), *super().get_urls()]
+        return [
+            path("two-factor/", two_factor, name="two_factor"),
+            path("section/<slug:slug>/", self.admin_view(self.section), name="section"),
+            *super().get_urls(),
+        ]
+
+    # The navigation by task (SECTIONS). An app's own page (/admin/connectors/) still lists
+    # that app's models, as Django's does.
+    def get_app_list(self, request, app_label=None):
+        if app_label is not None:
+            return super().get_app_list(request, app_label)
+        return self.sections(request)
+
+    def sections(self, request, only=None):
+        by_model = {
+            (app["app_label"], model["object_name"].lower()): model
+            for app in self._build_app_dict(request).values()
+            for model in app["models"]
+        }
+        shown = []
+        for title, slug, superusers_only, members in SECTIONS:
+            if (only and slug != only) or (superusers_only and not request.user.is_superuser):
+                continue
+            models = []
+            for app_label, model_name, label in members:
+                model = by_model.get((app_label, model_name))
+                if model is not None:
+                    models.append({**model, "name": label or model["name"]})
+            if models:
+                url = reverse("admin:section", kwargs={"slug": slug}, current_app=self.name)
+                shown.append({"name": title, "app_label": slug, "app_url": url,
+                              "has_module_perms": True, "models": models})  # fmt: skip
+        return shown
+
+    def section(self, request, slug):
+        found = self.sections(request, only=slug)
+        if not found:
+            raise Http404("There is no such section, or nothing in it for you.")
+        context = {**self.each_context(request), "title": found[0]["name"], "subtitle": None,
+                   "app_list": found, "app_label": slug}  # fmt: skip
+        request.current_app = self.name
+        return TemplateResponse(request, "admin/app_index.html", context)
 
 
 class LumenAdminConfig(AdminConfig):
