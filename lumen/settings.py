@@ -206,6 +206,7 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "lumen.errors.AlwaysSafeExceptionReporterFil
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["lumen.formats"]  # one date format, with its zone (lumen/formats)
 USE_I18N = True
 USE_TZ = True
 # Report periods are calendar dates in this time zone (an IANA name such as Europe/Berlin).

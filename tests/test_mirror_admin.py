@@ -404,7 +404,7 @@ def test_disputes_awaiting_a_response_come_first_by_deadline_and_overdue_shows(s
     overdue = [d for d in awaiting if d["evidence_details"]["due_by"] < time.time()]
     assert overdue
     html = staff.get(changelist("dispute")).content.decode()
-    assert html.count("· overdue") == len(overdue)
+    assert html.count('<span class="lumen-badge lumen-bad">overdue</span>') == len(overdue)
     assert set(listed(staff, "dispute", response="overdue")) == {d["id"] for d in overdue}
 
 
@@ -571,3 +571,189 @@ def test_a_list_page_runs_as_many_queries_for_50_rows_as_for_5(staff, account, a
         if resource == "customers":
             # The customers that charges, invoices... name, so that their names are shown.
             load(acme, "customers", objects(account, "customers"))
+
+
+# What finance staff scan for ------------------------------------------------------------------
+
+
+def cells(client, page, column, **params):
+    """{stripe id: the text of `column`'s cell} on a list page (tags stripped)."""
+    response = client.get(changelist(page, **params))
+    html = response.content.decode()
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", html.split('id="result_list"')[1], re.S)
+    found = {}
+    for row, obj in zip(rows[1:], response.context["cl"].result_list, strict=True):
+        cell = re.search(rf'class="field-{column}[^"]*">(.*?)</t[dh]>', row, re.S).group(1)
+        found[obj.stripe_id] = html_text(cell)
+    return found
+
+
+def html_text(html):
+    import html as entities
+
+    return " ".join(entities.unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def matched(client, page, **params):
+    """Every Stripe id a search or filter selects, on all its pages."""
+    response = client.get(changelist(page, **params))
+    assert response.status_code == 200
+    return set(response.context["cl"].queryset.values_list("stripe_id", flat=True))
+
+
+def test_customers_show_their_lifetime_value_and_a_neutral_standing(staff, mirror):
+    charges, refunds = mirror.objects("charges"), mirror.objects("refunds")
+    shown = cells(staff, "customer", "lifetime_value")
+    for customer in mirror.objects("customers")[:50]:
+        if customer["id"] not in shown:
+            continue
+        expected = expected_lifetime_value(charges, refunds, customer["id"])
+        assert shown[customer["id"]] == (format_totals(expected) if expected else "–")
+    html = staff.get(changelist("customer")).content.decode()
+    assert "icon-no.svg" not in html and "icon-yes.svg" not in html
+    standing = set(cells(staff, "customer", "standing").values())
+    assert standing <= {"Good", "Delinquent"} and "Good" in standing
+
+
+def test_subscriptions_show_plan_price_mrr_and_when_they_truly_end(staff, mirror):
+    products = {p["id"]: p["name"] for p in mirror.objects("products")}
+    subscriptions = {s["id"]: s for s in mirror.objects("subscriptions")}
+    ends = cells(staff, "subscription", "ends", p=0)
+    plans = cells(staff, "subscription", "plan_names")
+    prices = cells(staff, "subscription", "billed_display")
+    checked_end = checked_price = 0
+    for sub_id, text in ends.items():
+        s = subscriptions[sub_id]
+        items = s["items"]["data"]
+        assert plans[sub_id] == " + ".join(dict.fromkeys(products[i["price"]["product"]]
+                                                         for i in items))  # fmt: skip
+        if s["cancel_at_period_end"] and not s["ended_at"]:
+            # Not the day the cancellation was asked for: the end of the period it waits for.
+            end = max(i["current_period_end"] for i in items)
+            assert text == "Ends " + datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%d")
+            checked_end += 1
+        if s["ended_at"]:
+            assert text == "Ended " + datetime.fromtimestamp(s["ended_at"], UTC).strftime(
+                "%Y-%m-%d"
+            )
+        if len(items) == 1 and items[0]["price"]["recurring"]["usage_type"] == "licensed":
+            price = items[0]["price"]
+            count, interval = price["recurring"]["interval_count"], price["recurring"]["interval"]
+            every = interval if count == 1 else f"{count} {interval}s"
+            amount = format_amount(price["unit_amount"] * items[0]["quantity"], price["currency"])
+            assert prices[sub_id] == f"{amount} / {every}"
+            checked_price += 1
+    assert checked_end and checked_price
+
+
+def test_a_subscriptions_mrr_is_its_latest_invoices_recurring_lines_per_month(staff, mirror):
+    """Worked out here from the Stripe objects, for the active monthly subscriptions with one
+    licensed item whose latest invoice has one line and no discount."""
+    subscriptions = {s["id"]: s for s in mirror.objects("subscriptions")}
+    invoices = defaultdict(list)
+    for invoice in mirror.objects("invoices"):
+        if invoice["status"] in ("paid", "open", "uncollectible"):
+            invoices[invoice["parent"]["subscription_details"]["subscription"]
+                     if invoice.get("parent") and invoice["parent"].get("subscription_details")
+                     else None].append(invoice)  # fmt: skip
+    shown = cells(staff, "subscription", "mrr_display", status="active")
+    checked = 0
+    for sub_id, text in shown.items():
+        s = subscriptions[sub_id]
+        price = s["items"]["data"][0]["price"]
+        monthly = price["recurring"]["interval"] == "month" and price["recurring"][
+            "interval_count"] == 1  # fmt: skip
+        latest = max(invoices[sub_id], key=lambda i: i["created"], default=None)
+        if not monthly or len(s["items"]["data"]) != 1 or latest is None:
+            continue
+        lines = latest["lines"]["data"]
+        if len(lines) != 1 or lines[0].get("discount_amounts") or s.get("trial_end", 0) and (
+            s["trial_end"] > time.time()):  # fmt: skip
+            continue
+        assert text == format_amount(lines[0]["amount"], lines[0]["currency"]), sub_id
+        checked += 1
+    assert checked
+
+
+def test_prices_and_invoice_lines_name_their_product(staff, mirror):
+    products = {p["id"]: p["name"] for p in mirror.objects("products")}
+    shown = cells(staff, "price", "product_link")
+    for price in mirror.objects("prices"):
+        if price["id"] in shown:
+            assert shown[price["id"]] == products[price["product"]]
+    invoice = next(i for i in mirror.objects("invoices") if i["lines"]["data"])
+    from connectors.models import Invoice
+
+    html = staff.get(change(Invoice.objects.get(stripe_id=invoice["id"]))).content.decode()
+    line = invoice["lines"]["data"][0]
+    product = line["pricing"]["price_details"]["product"]
+    assert f'{product}/">{products[product]}</a>' in html
+
+
+def test_disputes_show_amount_customer_reason_urgency_and_link_to_their_records(staff, mirror):
+    charges = {c["id"]: c for c in mirror.objects("charges")}
+    customers = {c["id"]: c for c in mirror.objects("customers")}
+    shown = cells(staff, "dispute", "customer_link")
+    for dispute in mirror.objects("disputes"):
+        customer = customers[charges[dispute["charge"]]["customer"]]
+        assert shown[dispute["id"]] == (customer["name"] or customer["email"])
+    urgent = cells(staff, "dispute", "due_by_display", response="awaiting")
+    assert any(text.endswith("overdue") for text in urgent.values())
+    dispute = Dispute.objects.exclude(payment_intent="").first()
+    html = staff.get(change(dispute)).content.decode()
+    for stripe_id in (dispute.charge, dispute.payment_intent, charges[dispute.charge]["customer"]):
+        assert re.search(r'<a href="[^"]+">[^<]*</a>', html) and stripe_id in html
+    customer_pk = Customer.objects.get(stripe_id=charges[dispute.charge]["customer"]).pk
+    assert reverse("admin:connectors_customer_change", args=[customer_pk]) in html
+
+
+@pytest.mark.parametrize("how", ["email", "name", "amount", "customer id"])
+def test_charges_are_found_the_way_people_search(staff, mirror, how):
+    customers = {c["id"]: c for c in mirror.objects("customers")}
+    charges = mirror.objects("charges")
+    charge = next(c for c in charges if c["customer"] and customers[c["customer"]]["name"]
+                  and c["currency"] == "usd")  # fmt: skip
+    customer = customers[charge["customer"]]
+    if how == "email":
+        term = customer["email"].split("@")[0][2:].upper()
+    elif how == "name":
+        term = customer["name"].split()[-1]
+    elif how == "amount":
+        term = f"{charge['amount'] // 100}.{charge['amount'] % 100:02d}"
+    else:
+        term = customer["id"]
+    found = matched(staff, "charge", q=term.replace(" ", "+"))
+    assert charge["id"] in found
+    for other in charges:
+        matches = {
+            "email": term.lower()
+            in (customers.get(other["customer"], {}).get("email") or "").lower()
+            or term.lower() in (customers.get(other["customer"], {}).get("name") or "").lower(),
+            "name": term.lower()
+            in (customers.get(other["customer"], {}).get("email") or "").lower()
+            or term.lower() in (customers.get(other["customer"], {}).get("name") or "").lower(),
+            "amount": other["amount"] == charge["amount"]
+            and other["currency"] not in ("jpy", "kwd"),
+            "customer id": other["customer"] == customer["id"],
+        }[how]
+        assert (other["id"] in found) == matches, other["id"]
+
+
+def test_the_last_four_digits_find_a_charge_only_for_those_who_may_see_cards(
+    client, mirror, alice, carol
+):
+    charge = next(
+        c for c in mirror.objects("charges") if (c.get("payment_method_details") or {}).get("card")
+    )
+    last4 = charge["payment_method_details"]["card"]["last4"]
+    client.force_login(alice)
+    assert charge["id"] in matched(client, "charge", q=last4)
+    client.force_login(carol)
+    assert charge["id"] not in matched(client, "charge", q=last4)
+
+
+def test_lists_and_detail_pages_write_a_moment_one_way_with_its_time_zone(staff, mirror):
+    charge = Charge.objects.order_by("-created").first()
+    written = timezone.localtime(charge.created).strftime("%Y-%m-%d %H:%M UTC")
+    assert written in staff.get(changelist("charge")).content.decode()
+    assert written in staff.get(change(charge)).content.decode()

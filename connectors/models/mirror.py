@@ -198,6 +198,8 @@ class Subscription(MirrorObject):
     start_date = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
+    # When a cancellation takes effect (set for one at the period's end, too): the true end.
+    cancel_at = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
     trial_start = models.DateTimeField(null=True, blank=True)
     trial_end = models.DateTimeField(null=True, blank=True)
@@ -213,6 +215,7 @@ class Subscription(MirrorObject):
             "start_date": when(o.get("start_date")),
             "ended_at": when(o.get("ended_at")),
             "canceled_at": when(o.get("canceled_at")),
+            "cancel_at": when(o.get("cancel_at")),
             "cancel_at_period_end": bool(o.get("cancel_at_period_end")),
             "trial_start": when(o.get("trial_start")),
             "trial_end": when(o.get("trial_end")),

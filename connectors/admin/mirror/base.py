@@ -90,6 +90,13 @@ class MirrorChangeList(ChangeList):
         # The raw object is most of a row's size and no list column reads it.
         return super().get_queryset(request, exclude_parameters).defer("raw")
 
+    def get_results(self, request):
+        super().get_results(request)
+        # What a column needs from other tables (product names, lifetime values) is looked
+        # up for the page's rows at once: a few queries per page, whatever its length.
+        self.result_list = list(self.result_list)
+        self.model_admin.prepare_page(self.result_list)
+
 
 def quick_links(request, model, links):
     """The links, keeping the connection chosen, with their counts (one query)."""
@@ -103,11 +110,12 @@ def quick_links(request, model, links):
     ]
 
 
-def with_customer_names(queryset):
+def with_customer_names(queryset, customer="customer"):
     """Annotate each row with its customer's admin id and name (or email): one subquery in
-    the list's query instead of one query per row."""
+    the list's query instead of one query per row. `customer`: the field (or annotation)
+    that holds the customer's id."""
     customers = Customer.objects.filter(
-        connection=OuterRef("connection"), stripe_id=OuterRef("customer")
+        connection=OuterRef("connection"), stripe_id=OuterRef(customer)
     ).order_by()
     label = Coalesce(NullIf("name", Value("")), "email")
     return queryset.annotate(
@@ -173,6 +181,16 @@ def day_column(field, description):
     return column
 
 
+def flag_column(field, description, true_text, false_text=NONE):
+    """A yes/no field as words: Django's icons put a red cross beside "not delinquent"."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj):
+        return true_text if getattr(obj, field) else false_text
+
+    return column
+
+
 def link_column(model, field, description):
     @admin.display(description=description, ordering=field)
     def column(self, obj):
@@ -210,6 +228,9 @@ class MirrorAdmin(ReadOnly, admin.ModelAdmin):
         """[(label, {parameter: value}, Q)]: links above the list to the selections staff
         look at most, each with how many rows it holds."""
         return []
+
+    def prepare_page(self, rows):
+        """Set on the rows of a list's page what its columns read from other tables."""
 
     # Taking records out of the portal is apart from looking at them (roles: Analyst).
     def has_export_permission(self, request):
@@ -317,15 +338,18 @@ class MirrorAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.display(description="Customer", ordering="customer_label")
     def customer_link(self, obj):
-        if not obj.customer:
+        customer = getattr(obj, "customer", None) or getattr(obj, "customer_id_of", None)
+        if not customer:
             return NONE
         pk, label = getattr(obj, "customer_pk", None), getattr(obj, "customer_label", None)
         if pk is None:
-            return mirror_link(Customer, obj.connection_id, obj.customer)
+            return mirror_link(Customer, obj.connection_id, customer)
         url = reverse("admin:connectors_customer_change", args=[pk])
-        return format_html(
-            '<a href="{}" title="{}">{}</a>', url, obj.customer, label or obj.customer
-        )
+        return format_html('<a href="{}" title="{}">{}</a>', url, customer, label or customer)
+
+    @admin.display(description="Currency", ordering="currency")
+    def currency_code(self, obj):
+        return (obj.currency or "").upper() or NONE
 
     @admin.display(description="Object")
     def raw_json(self, obj):

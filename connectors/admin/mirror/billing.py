@@ -1,7 +1,9 @@
 """Billing: subscriptions, invoices and their payments, and the catalogue (products, prices,
 coupons, promotion codes)."""
 
+from collections import defaultdict
 from datetime import timedelta
+from fractions import Fraction
 
 from django.contrib import admin
 from django.db.models import Q
@@ -11,6 +13,7 @@ from django.utils.html import format_html
 from connectors.admin.mirror.base import (
     MirrorAdmin,
     day_column,
+    flag_column,
     link_column,
     money_column,
     related_rows,
@@ -25,6 +28,8 @@ from connectors.admin.mirror.display import (
     moment,
     money,
     money_if_any,
+    nowrap,
+    readable,
 )
 from connectors.admin.mirror.links import change_link, mirror_link, stripe_link
 from connectors.models import (
@@ -49,15 +54,129 @@ SUBSCRIPTION_STATUSES = ["active", "trialing", "past_due", "unpaid", "incomplete
 SUBSCRIPTION_HEADERS = ["Subscription", "Status", "Started", "Ends", ""]
 
 
-def subscription_ends(s):
-    if s.ended_at or s.canceled_at:
-        return day(s.ended_at or s.canceled_at)
-    return "at period end" if s.cancel_at_period_end else NONE
+def subscription_ends(s, period_end=None):
+    """When a subscription ends, or ended: not when its cancellation was asked for. A
+    cancellation at the period's end takes effect when the current period ends."""
+    if s.ended_at:
+        return format_html("Ended {}", day(s.ended_at))
+    end = s.cancel_at or (period_end if s.cancel_at_period_end else None)
+    if end:
+        return format_html("Ends {}", day(end))
+    if s.cancel_at_period_end:
+        return "At the period's end"
+    if period_end and s.status not in ENDED_STATUSES:
+        return format_html('<span class="lumen-sub">Renews {}</span>', day(period_end))
+    return NONE
+
+
+ENDED_STATUSES = ("canceled", "incomplete_expired")
 
 
 def subscription_row(s):
     return (change_link(s), badge(s.status), day(s.start_date), subscription_ends(s),
             stripe_link(s, "Stripe"))  # fmt: skip
+
+
+# A subscription's plan, price and MRR, for a page of them -----------------------------------
+
+# Months in one interval of a price, as a fraction (a week is 12/52 of a month).
+MONTHS_IN = {"month": Fraction(1), "year": Fraction(12), "week": Fraction(12, 52),
+             "day": Fraction(12, 365)}  # fmt: skip
+
+
+def product_names(connection_ids, product_ids):
+    """{(connection id, product id): name} in one query."""
+    rows = Product.objects.filter(connection_id__in=connection_ids, stripe_id__in=product_ids)
+    return {(c, i): name for c, i, name in rows.values_list("connection_id", "stripe_id", "name")}
+
+
+def prices_of(connection_ids, price_ids):
+    rows = Price.objects.filter(connection_id__in=connection_ids, stripe_id__in=price_ids)
+    return {(p.connection_id, p.stripe_id): p for p in rows.defer("raw")}
+
+
+def per_interval(price):
+    count = price.interval_count or 1
+    return price.interval if count == 1 else f"{count} {price.interval}s"
+
+
+def monthly(amount, price):
+    """An amount billed each interval of `price`, per month (exact), or None if it is not a
+    recurring licensed price."""
+    licensed = price.type == "recurring" and price.usage_type != "metered"
+    if not licensed or price.interval not in MONTHS_IN or not (price.interval_count or 0) > 0:
+        return None
+    return Fraction(amount) / (MONTHS_IN[price.interval] * price.interval_count)
+
+
+def describe_subscriptions(rows, now):
+    """Set on each subscription of a page: its plan (product names), what it bills each
+    interval at list price, its MRR now and when its current period ends. MRR is the
+    reports' (reports/mrr.py): the latest paid, open or uncollectible invoice's recurring,
+    licensed lines that have started, after discounts, per month, rounded half-even; none
+    during a trial or once ended. A handful of queries for the whole page."""
+    if not rows:
+        return
+    connections = {s.connection_id for s in rows}
+    ids = {s.stripe_id for s in rows}
+    items = SubscriptionItem.objects.filter(connection_id__in=connections, subscription__in=ids)
+    items = list(items.defer("raw").order_by("pk"))
+    invoices = Invoice.objects.filter(connection_id__in=connections, subscription__in=ids,
+                                      status__in=["paid", "open", "uncollectible"])  # fmt: skip
+    invoice_order = {(i.connection_id, i.stripe_id): (i.created, i.pk) for i in invoices.only(
+        "connection_id", "stripe_id", "created")}  # fmt: skip
+    lines = list(InvoiceLineItem.objects.filter(
+        connection_id__in=connections, subscription__in=ids, proration=False,
+        invoice__in=[stripe_id for _, stripe_id in invoice_order],
+    ).exclude(subscription_item="").defer("raw"))  # fmt: skip
+    prices = prices_of(connections, {i.price for i in items} | {line.price for line in lines})
+    names = product_names(connections, {i.product for i in items})
+
+    by_subscription = defaultdict(list)
+    for item in items:
+        by_subscription[(item.connection_id, item.subscription)].append(item)
+    # The lines that carry MRR, by subscription and invoice; the latest such invoice sets it.
+    counted = defaultdict(lambda: defaultdict(list))
+    for line in lines:
+        price = prices.get((line.connection_id, line.price))
+        started = line.period_start is None or line.period_start <= now
+        order = invoice_order.get((line.connection_id, line.invoice))
+        if price is None or order is None or not started:
+            continue
+        value = monthly(line.amount - line.discount_amount, price)
+        if value is not None:
+            counted[(line.connection_id, line.subscription)][order].append((line, value))
+
+    for s in rows:
+        key = (s.connection_id, s.stripe_id)
+        own = by_subscription.get(key, [])
+        s.plan = list(dict.fromkeys(names.get((s.connection_id, i.product)) or i.product
+                                    for i in own))  # fmt: skip
+        billed = defaultdict(int)
+        for item in own:
+            price = prices.get((s.connection_id, item.price))
+            if price is None:
+                continue
+            if price.usage_type == "metered":
+                billed[("metered", price.currency)] += 0
+            elif price.unit_amount is not None and price.interval:
+                billed[(per_interval(price), price.currency)] += price.unit_amount * (
+                    item.quantity or 1
+                )
+        s.billed = dict(billed)
+        ends = [i.current_period_end for i in own if i.current_period_end]
+        s.period_end = max(ends) if ends else None
+        s.mrr = None
+        ended = s.ended_at is not None and s.ended_at <= now
+        trial = (
+            s.trial_end is not None
+            and s.trial_end > now
+            and (s.trial_start is None or s.trial_start <= now)
+        )
+        if counted.get(key) and not ended and not trial and s.status not in ENDED_STATUSES:
+            latest = max(counted[key])
+            entries = counted[key][latest]
+            s.mrr = (round(sum(value for _, value in entries)), entries[0][0].currency)
 
 
 INVOICE_HEADERS = ["Invoice", "Status", "Total", "Remaining", "Due", "Created", ""]
@@ -78,14 +197,17 @@ def invoice_row(i):
 @admin.register(Subscription)
 class SubscriptionAdmin(MirrorAdmin):
     annotate_customers = True
-    list_display = ["stripe_id", "customer_link", "status_badge", "start_date_day", "ends",
-                    "trial_end_day", "view_in_stripe"]  # fmt: skip
+    list_display = ["customer_link", "plan_names", "billed_display", "mrr_display",
+                    "status_badge", "ends", "start_date_day", "stripe_id",
+                    "view_in_stripe"]  # fmt: skip
+    list_display_links = ["stripe_id"]
     list_filter = [value_filter("status", SUBSCRIPTION_STATUSES), "cancel_at_period_end",
                    "connection"]  # fmt: skip
     search_fields = ["stripe_id", "customer"]
     search_help_text = "An exact subscription or customer id."
-    detail_fields = ["customer_link", "status_badge", "currency", "start_date", "trial_start",
-                     "trial_end", "cancel_at_period_end", "canceled_at", "ended_at",
+    detail_fields = ["customer_link", "status_badge", "plan_names", "billed_display",
+                     "mrr_display", "ends", "currency_code", "start_date", "trial_start",
+                     "trial_end", "cancelling", "canceled_at", "ended_at",
                      "created"]  # fmt: skip
     sections = [("Items", "items"), ("Invoices", "invoices")]
 
@@ -96,21 +218,52 @@ class SubscriptionAdmin(MirrorAdmin):
         ]
 
     start_date_day = day_column("start_date", "Started")
-    trial_end_day = day_column("trial_end", "Trial ends")
+    cancelling = flag_column("cancel_at_period_end", "Cancels at the period's end", "Yes", "No")
 
-    @admin.display(description="Ends")
+    def prepare_page(self, rows):
+        describe_subscriptions(rows, timezone.now())
+
+    def get_object(self, request, object_id, from_field=None):
+        subscription = super().get_object(request, object_id, from_field)
+        if subscription is not None:
+            describe_subscriptions([subscription], timezone.now())
+        return subscription
+
+    @admin.display(description="Plan")
+    def plan_names(self, subscription):
+        return " + ".join(subscription.plan) or NONE
+
+    @admin.display(description="Price")
+    def billed_display(self, subscription):
+        if not subscription.billed:
+            return NONE
+        parts = [
+            "metered"
+            if interval == "metered"
+            else f"{format_amount(amount, currency)} / {interval}"
+            for (interval, currency), amount in subscription.billed.items()
+        ]
+        return nowrap(" + ".join(parts))
+
+    @admin.display(description="MRR")
+    def mrr_display(self, subscription):
+        return money(*subscription.mrr) if subscription.mrr else NONE
+
+    @admin.display(description="Ends", ordering="ended_at")
     def ends(self, subscription):
-        return subscription_ends(subscription)
+        return subscription_ends(subscription, subscription.period_end)
 
     @admin.display(description="Items")
     def items(self, subscription):
         def row(item):
+            name = names.get((item.connection_id, item.product))
             return (item.stripe_id, mirror_link(Price, item.connection_id, item.price),
-                    mirror_link(Product, item.connection_id, item.product),
+                    mirror_link(Product, item.connection_id, item.product, name),
                     item.quantity or NONE, day(item.current_period_start),
                     day(item.current_period_end))  # fmt: skip
 
-        items = related_rows(SubscriptionItem, "subscription", subscription)
+        items = list(related_rows(SubscriptionItem, "subscription", subscription))
+        names = product_names({subscription.connection_id}, {i.product for i in items})
         headers = ["Item", "Price", "Product", "Quantity", "Period start", "Period end"]
         return related_table(items, headers, row, "No items.")
 
@@ -202,12 +355,14 @@ class InvoiceAdmin(MirrorAdmin):
     @admin.display(description="Lines")
     def lines(self, invoice):
         def row(line):
-            return (line.stripe_id, mirror_link(Product, line.connection_id, line.product),
+            name = names.get((line.connection_id, line.product))
+            return (line.stripe_id, mirror_link(Product, line.connection_id, line.product, name),
                     line.quantity or NONE, money(line.amount, line.currency),
-                    "yes" if line.proration else "", day(line.period_start),
+                    "Yes" if line.proration else "", day(line.period_start),
                     day(line.period_end))  # fmt: skip
 
-        lines = related_rows(InvoiceLineItem, "invoice", invoice)
+        lines = list(related_rows(InvoiceLineItem, "invoice", invoice))
+        names = product_names({invoice.connection_id}, {line.product for line in lines})
         headers = ["Line", "Product", "Quantity", "Amount", "Proration", "From", "To"]
         return related_table(lines, headers, row, "No lines in the mirror.")
 
@@ -224,13 +379,17 @@ class InvoiceAdmin(MirrorAdmin):
 
 @admin.register(InvoicePayment)
 class InvoicePaymentAdmin(MirrorAdmin):
-    list_display = ["stripe_id", "invoice_link", "status_badge", "amount_paid_money",
-                    "is_default", "created_at", "view_in_stripe"]  # fmt: skip
+    list_display = ["invoice_link", "amount_paid_money", "status_badge", "default_payment",
+                    "created_at", "stripe_id", "view_in_stripe"]  # fmt: skip
+    list_display_links = ["stripe_id"]
     list_filter = [value_filter("status", ["open", "paid", "canceled"]), "connection"]
     search_fields = ["stripe_id", "invoice", "charge", "payment_intent"]
     search_help_text = "An exact invoice payment, invoice, charge or payment intent id."
     detail_fields = ["invoice_link", "status_badge", "amount_paid_money", "amount_requested_money",
-                     "charge_link", "payment_intent_link", "is_default", "created"]  # fmt: skip
+                     "charge_link", "payment_intent_link", "default_payment",
+                     "created"]  # fmt: skip
+
+    default_payment = flag_column("is_default", "Default payment", "Default", "")
 
     amount_paid_money = money_column("amount_paid", "Paid")
     amount_requested_money = money_column("amount_requested", "Requested")
@@ -244,42 +403,78 @@ class InvoicePaymentAdmin(MirrorAdmin):
 
 @admin.register(Product)
 class ProductAdmin(MirrorAdmin):
-    list_display = ["name", "stripe_id", "active", "created_at", "view_in_stripe"]
+    list_display = ["name", "state", "created_at", "stripe_id", "view_in_stripe"]
     list_filter = ["active", "connection"]
     search_fields = ["stripe_id", "name__icontains"]
     search_help_text = "Part of a name, or an exact product id."
-    detail_fields = ["name", "active", "created"]
+    detail_fields = ["name", "state", "created"]
+
+    state = flag_column("active", "State", "Active", "Archived")
 
 
 @admin.register(Price)
 class PriceAdmin(MirrorAdmin):
-    list_display = ["stripe_id", "product_link", "unit_amount_money", "type", "interval_display",
-                    "active", "view_in_stripe"]  # fmt: skip
+    list_display = ["product_link", "unit_amount_money", "interval_display", "type_readable",
+                    "usage_readable", "state", "stripe_id", "view_in_stripe"]  # fmt: skip
+    list_display_links = ["stripe_id"]
     list_filter = ["active", value_filter("type", ["recurring", "one_time"]), "connection"]
     search_fields = ["stripe_id", "product"]
     search_help_text = "An exact price or product id."
-    detail_fields = ["product_link", "unit_amount_money", "type", "interval_display",
-                     "usage_type", "active", "created"]  # fmt: skip
+    detail_fields = ["product_link", "unit_amount_money", "type_readable", "interval_display",
+                     "usage_readable", "state", "created"]  # fmt: skip
 
     unit_amount_money = money_column("unit_amount", "Unit amount")
-    product_link = link_column(Product, "product", "Product")
+    state = flag_column("active", "State", "Active", "Archived")
+
+    def prepare_page(self, rows):
+        names = product_names({p.connection_id for p in rows}, {p.product for p in rows})
+        for price in rows:
+            price.product_name = names.get((price.connection_id, price.product))
+
+    def get_object(self, request, object_id, from_field=None):
+        price = super().get_object(request, object_id, from_field)
+        if price is not None:
+            self.prepare_page([price])
+        return price
+
+    @admin.display(description="Product", ordering="product")
+    def product_link(self, price):
+        return mirror_link(Product, price.connection_id, price.product, price.product_name)
+
+    @admin.display(description="Type", ordering="type")
+    def type_readable(self, price):
+        return readable(price.type)
+
+    @admin.display(description="Usage", ordering="usage_type")
+    def usage_readable(self, price):
+        return readable(price.usage_type)
 
     @admin.display(description="Billed every")
     def interval_display(self, price):
-        if not price.interval:
-            return NONE
-        count = price.interval_count or 1
-        return price.interval if count == 1 else f"{count} {price.interval}s"
+        return per_interval(price) if price.interval else NONE
 
 
 @admin.register(Coupon)
 class CouponAdmin(MirrorAdmin):
-    list_display = ["stripe_id", "name", "discount", "duration", "valid", "view_in_stripe"]
+    list_display = ["name_or_id", "discount", "duration_readable", "validity", "stripe_id",
+                    "view_in_stripe"]  # fmt: skip
+    list_display_links = ["name_or_id"]
     list_filter = ["valid", value_filter("duration", ["forever", "once", "repeating"]),
                    "connection"]  # fmt: skip
     search_fields = ["stripe_id", "name__icontains"]
     search_help_text = "Part of a name, or an exact coupon id."
-    detail_fields = ["name", "discount", "duration", "duration_in_months", "valid", "created"]
+    detail_fields = ["name", "discount", "duration_readable", "duration_in_months", "validity",
+                     "created"]  # fmt: skip
+
+    validity = flag_column("valid", "Valid", "Valid", "No longer valid")
+
+    @admin.display(description="Coupon", ordering="name")
+    def name_or_id(self, coupon):
+        return coupon.name or coupon.stripe_id
+
+    @admin.display(description="Duration", ordering="duration")
+    def duration_readable(self, coupon):
+        return readable(coupon.duration)
 
     @admin.display(description="Discount")
     def discount(self, coupon):
@@ -290,10 +485,12 @@ class CouponAdmin(MirrorAdmin):
 
 @admin.register(PromotionCode)
 class PromotionCodeAdmin(MirrorAdmin):
-    list_display = ["code", "stripe_id", "coupon_link", "active", "view_in_stripe"]
+    list_display = ["code", "coupon_link", "state", "stripe_id", "view_in_stripe"]
     list_filter = ["active", "connection"]
     search_fields = ["stripe_id", "code__iexact", "coupon"]
     search_help_text = "A code, or an exact promotion code or coupon id."
-    detail_fields = ["code", "coupon_link", "active", "created"]
+    detail_fields = ["code", "coupon_link", "state", "created"]
+
+    state = flag_column("active", "State", "Active", "Inactive")
 
     coupon_link = link_column(Coupon, "coupon", "Coupon")

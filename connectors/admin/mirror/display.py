@@ -3,6 +3,7 @@
 from datetime import UTC
 
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from connectors import card_access
@@ -27,7 +28,7 @@ def nowrap(text):
 
 
 def moment(value):
-    return nowrap(timezone.localtime(value).strftime("%Y-%m-%d %H:%M")) if value else NONE
+    return nowrap(date_format(timezone.localtime(value), "DATETIME_FORMAT")) if value else NONE
 
 
 def day(value):

@@ -9,6 +9,7 @@ from connectors.admin.mirror.base import (
     CreatedWithinFilter,
     MirrorAdmin,
     day_column,
+    flag_column,
     link_column,
     money_column,
     related_rows,
@@ -38,14 +39,21 @@ def balance_transaction_row(t):
 
 @admin.register(Payout)
 class PayoutAdmin(MirrorAdmin):
-    list_display = ["stripe_id", "amount_money", "arrival_day", "status_badge", "automatic",
-                    "method", "created_at", "view_in_stripe"]  # fmt: skip
+    list_display = ["arrival_day", "amount_money", "status_badge", "kind", "method_readable",
+                    "created_at", "stripe_id", "view_in_stripe"]  # fmt: skip
+    list_display_links = ["stripe_id"]
     list_filter = [value_filter("status", PAYOUT_STATUSES), "automatic", "connection"]
     search_fields = ["stripe_id", "balance_transaction"]
     search_help_text = "An exact payout or balance transaction id."
-    detail_fields = ["amount_money", "arrival_day", "status_badge", "automatic", "method",
+    detail_fields = ["amount_money", "arrival_day", "status_badge", "kind", "method_readable",
                      "balance_transaction_link", "created"]  # fmt: skip
     sections = [("What it paid out", "components")]
+
+    kind = flag_column("automatic", "Kind", "Automatic", "Manual")
+
+    @admin.display(description="Method", ordering="method")
+    def method_readable(self, payout):
+        return readable(payout.method)
 
     balance_transaction_link = link_column(
         BalanceTransaction, "balance_transaction", "Its balance transaction"
@@ -90,22 +98,30 @@ class PayoutAdmin(MirrorAdmin):
 
 @admin.register(BalanceTransaction)
 class BalanceTransactionAdmin(MirrorAdmin):
-    list_display = ["stripe_id", "type", "reporting_category", "amount_money", "fee_money",
-                    "net_money", "available_day", "source_link", "payout_link",
-                    "view_in_stripe"]  # fmt: skip
+    list_display = ["created_at", "category", "net_money", "amount_money", "fee_money",
+                    "available_day", "payout_link", "source_link", "stripe_id"]  # fmt: skip
+    list_display_links = ["stripe_id"]
     list_filter = [value_filter("reporting_category", REPORTING_CATEGORIES, "category"),
                    CreatedWithinFilter, "connection"]  # fmt: skip
     search_fields = ["stripe_id", "source", "payout"]
     search_help_text = "An exact balance transaction, source or payout id."
-    detail_fields = ["type", "reporting_category", "status", "amount_money", "fee_money",
-                     "net_money", "available_on", "source_link", "payout_link",
+    detail_fields = ["type_readable", "category", "status_badge", "amount_money", "fee_money",
+                     "net_money", "available_day", "source_link", "payout_link",
                      "created"]  # fmt: skip
 
     amount_money = money_column("amount", "Gross")
     fee_money = money_column("fee", "Fee")
     net_money = money_column("net", "Net")
     payout_link = link_column(Payout, "payout", "Paid out in")
-    available_day = day_column("available_on", "Available")
+    available_day = day_column("available_on", "Available on")
+
+    @admin.display(description="Category", ordering="reporting_category")
+    def category(self, transaction):
+        return readable(transaction.reporting_category)
+
+    @admin.display(description="Type", ordering="type")
+    def type_readable(self, transaction):
+        return readable(transaction.type)
 
     @admin.display(description="Source", ordering="source")
     def source_link(self, transaction):

@@ -1,11 +1,15 @@
 """Payments: charges, refunds, disputes (those awaiting a response first) and payment
 intents."""
 
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
 from django.contrib import admin
-from django.db.models import Case, F, Q, When
+from django.db.models import Case, F, OuterRef, Q, Subquery, When
 from django.utils import timezone
 from django.utils.html import format_html
 
+from connectors import card_access
 from connectors.admin.mirror.base import (
     CreatedWithinFilter,
     MirrorAdmin,
@@ -13,6 +17,7 @@ from connectors.admin.mirror.base import (
     money_column,
     related_section,
     value_filter,
+    with_customer_names,
 )
 from connectors.admin.mirror.display import (
     NONE,
@@ -24,7 +29,9 @@ from connectors.admin.mirror.display import (
     readable,
 )
 from connectors.admin.mirror.links import change_link, stripe_link
-from connectors.models import BalanceTransaction, Charge, Dispute, PaymentIntent, Refund
+from connectors.models import BalanceTransaction, Charge, Customer, Dispute, PaymentIntent, Refund
+from connectors.money import THREE_DECIMAL, ZERO_DECIMAL
+from lumen import adminkit
 
 # Charges ----------------------------------------------------------------------------------
 
@@ -63,7 +70,10 @@ class ChargeAdmin(MirrorAdmin):
         "connection",
     ]
     search_fields = ["stripe_id", "customer", "payment_intent"]
-    search_help_text = "An exact charge, customer or payment intent id."
+    search_help_text = (
+        "A customer's email or name (or part of it), an amount (23.20), the card's last four "
+        "digits, or an exact charge, customer or payment intent id."
+    )
     detail_fields = ["customer_link", "payment_intent_link", "amount_money", "captured_money",
                      "refunded_money", "status_badge", "outcome", "risk_badge",
                      "failure_code", "card_display", "disputed", "balance_transaction_link",
@@ -71,6 +81,27 @@ class ChargeAdmin(MirrorAdmin):
     sections = [("Refunds", "refunds"), ("Disputes", "disputes")]
 
     captured_money = money_column("amount_captured", "Captured")
+
+    def get_search_results(self, request, queryset, search_term):
+        """As people search: ids exactly, a customer by part of their email or name, an
+        amount as written ("23.20", "1,250"), and a card's last four digits for those who
+        may see card details."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q()
+        for lookup in self.search_fields:
+            match |= Q(**{lookup: term})
+        if len(term) >= 2:
+            customers = Customer.objects.filter(
+                Q(email__icontains=term) | Q(name__icontains=term)
+            ).values("stripe_id")
+            match |= Q(customer__in=customers)
+        match |= amount_match(term)
+        if term.isdigit() and len(term) == 4 and card_access.allowed(request.user):
+            match |= Q(card_last4=term)
+        return queryset.filter(match), False
+
     payment_intent_link = link_column(PaymentIntent, "payment_intent", "Payment intent")
     balance_transaction_link = link_column(
         BalanceTransaction, "balance_transaction", "Balance transaction"
@@ -135,6 +166,28 @@ class ChargeAdmin(MirrorAdmin):
         return related_section(Dispute, "charge", charge, headers, row, "disputes")
 
 
+def amount_match(term):
+    """Charges whose amount is `term` as people write it: "23.20" is 2320 in a two-decimal
+    currency and 23200 in a three-decimal one; "23" is also 23 yen. Q() matches nothing."""
+    text = term.replace(",", "").lstrip("$€£¥")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return Q(pk__in=[])
+    if not value.is_finite() or value < 0:
+        return Q(pk__in=[])
+    match = Q(pk__in=[])
+    for places, currencies in ((0, ZERO_DECIMAL), (2, None), (3, THREE_DECIMAL)):
+        minor = value * 10**places
+        if minor != minor.to_integral_value():
+            continue  # "23.20" is no amount of yen
+        if currencies is None:
+            match |= Q(amount=int(minor)) & ~Q(currency__in=ZERO_DECIMAL | THREE_DECIMAL)
+        else:
+            match |= Q(amount=int(minor), currency__in=currencies)
+    return match
+
+
 # Refunds ----------------------------------------------------------------------------------
 
 REFUND_STATUSES = ["pending", "requires_action", "succeeded", "failed", "canceled"]
@@ -142,15 +195,20 @@ REFUND_STATUSES = ["pending", "requires_action", "succeeded", "failed", "cancele
 
 @admin.register(Refund)
 class RefundAdmin(MirrorAdmin):
-    list_display = ["stripe_id", "charge_link", "amount_money", "status_badge", "reason_readable",
-                    "created_at", "view_in_stripe"]  # fmt: skip
+    list_display = ["created_at", "amount_money", "status_badge", "reason_readable",
+                    "charge_link", "stripe_id", "view_in_stripe"]  # fmt: skip
+    list_display_links = ["stripe_id"]
     list_filter = [value_filter("status", REFUND_STATUSES), CreatedWithinFilter, "connection"]
     search_fields = ["stripe_id", "charge", "payment_intent"]
     search_help_text = "An exact refund, charge or payment intent id."
-    detail_fields = ["charge_link", "payment_intent", "amount_money", "status_badge", "reason",
-                     "balance_transaction", "created"]  # fmt: skip
+    detail_fields = ["charge_link", "payment_intent_link", "amount_money", "status_badge",
+                     "reason_readable", "balance_transaction_link", "created"]  # fmt: skip
 
     charge_link = link_column(Charge, "charge", "Charge")
+    payment_intent_link = link_column(PaymentIntent, "payment_intent", "Payment intent")
+    balance_transaction_link = link_column(
+        BalanceTransaction, "balance_transaction", "Balance transaction"
+    )
 
 
 # Disputes ---------------------------------------------------------------------------------
@@ -180,29 +238,54 @@ class DisputeResponseFilter(admin.SimpleListFilter):
         return queryset
 
 
+def urgency(dispute, now):
+    """The disputes report's urgency (reports/disputes.py) of a dispute still needing a
+    response: overdue, today (due within 24 hours), this week, later; None otherwise."""
+    if dispute.status not in AWAITING_RESPONSE or not dispute.due_by:
+        return None
+    if dispute.due_by < now:
+        return "overdue"
+    if dispute.due_by <= now + timedelta(days=1):
+        return "today"
+    return "this week" if dispute.due_by <= now + timedelta(days=7) else "later"
+
+
+URGENCY_TONES = {"overdue": "bad", "today": "bad", "this week": "warn", "later": "quiet"}
+
+
 def due_by(dispute):
     if not dispute.due_by:
         return NONE
     when = moment(dispute.due_by)
-    if dispute.status not in AWAITING_RESPONSE:
+    level = urgency(dispute, timezone.now())
+    if level is None:
         return when
-    if dispute.due_by < timezone.now():
-        return format_html('<strong class="lumen-bad">{} · overdue</strong>', when)
-    return format_html('<strong class="lumen-warn">{}</strong>', when)
+    label = {"today": "respond today"}.get(level, level)
+    return format_html("{} {}", when, adminkit.badge(label, URGENCY_TONES[level]))
 
 
 @admin.register(Dispute)
 class DisputeAdmin(MirrorAdmin):
-    list_display = ["stripe_id", "charge_link", "status_badge", "reason_readable", "amount_money",
-                    "due_by_display", "has_evidence", "view_in_stripe"]  # fmt: skip
+    list_display = ["amount_money", "customer_link", "reason_readable", "due_by_display",
+                    "status_badge", "evidence", "charge_link", "stripe_id",
+                    "view_in_stripe"]  # fmt: skip
+    list_display_links = ["stripe_id"]
     list_filter = [DisputeResponseFilter, value_filter("status", DISPUTE_STATUSES),
                    value_filter("reason", DISPUTE_REASONS), "connection"]  # fmt: skip
     search_fields = ["stripe_id", "charge", "payment_intent"]
     search_help_text = "An exact dispute, charge or payment intent id."
-    detail_fields = ["charge_link", "payment_intent", "status_badge", "reason", "amount_money",
-                     "due_by_display", "has_evidence", "submission_count", "created"]  # fmt: skip
+    detail_fields = ["amount_money", "customer_link", "charge_link", "payment_intent_link",
+                     "status_badge", "reason_readable", "due_by_display", "evidence",
+                     "submission_count", "created"]  # fmt: skip
 
     charge_link = link_column(Charge, "charge", "Charge")
+    payment_intent_link = link_column(PaymentIntent, "payment_intent", "Payment intent")
+
+    @admin.display(description="Evidence", ordering="has_evidence")
+    def evidence(self, dispute):
+        if dispute.submission_count:
+            return "Submitted"
+        return "Drafted" if dispute.has_evidence else "None yet"
 
     def get_quick_links(self):
         awaiting = Q(status__in=AWAITING_RESPONSE)
@@ -212,11 +295,17 @@ class DisputeAdmin(MirrorAdmin):
         ]
 
     def get_queryset(self, request):
-        return (
+        # A dispute names its charge, and the charge its customer.
+        customer = Charge.objects.filter(
+            connection=OuterRef("connection"), stripe_id=OuterRef("charge")
+        ).values("customer")[:1]
+        queryset = (
             super()
             .get_queryset(request)
             .annotate(response_due=Case(When(status__in=AWAITING_RESPONSE, then="due_by")))
+            .annotate(customer_id_of=Subquery(customer))
         )
+        return with_customer_names(queryset, customer="customer_id_of")
 
     def get_ordering(self, request):
         # Those awaiting a response first, the overdue and then the most urgent at the top;
@@ -237,8 +326,9 @@ PAYMENT_INTENT_STATUSES = ["requires_payment_method", "requires_confirmation", "
 @admin.register(PaymentIntent)
 class PaymentIntentAdmin(MirrorAdmin):
     annotate_customers = True
-    list_display = ["stripe_id", "customer_link", "amount_money", "received_money",
-                    "status_badge", "created_at", "view_in_stripe"]  # fmt: skip
+    list_display = ["created_at", "customer_link", "amount_money", "received_money",
+                    "status_badge", "stripe_id", "view_in_stripe"]  # fmt: skip
+    list_display_links = ["stripe_id"]
     list_filter = [value_filter("status", PAYMENT_INTENT_STATUSES), "connection"]
     search_fields = ["stripe_id", "customer", "latest_charge"]
     search_help_text = "An exact payment intent, customer or charge id."
