@@ -1,5 +1,6 @@
-"""Stripe webhooks: the endpoint Stripe posts a connection's events to, and the staff actions
-that set it up (create, rotate the signing secret, delete).
+"""Stripe webhooks, the receiving side: the public endpoint Stripe posts a connection's events
+to, and the checks a delivery must pass. What staff do (set an endpoint up, rotate its
+signing secret, have a failed delivery applied again) is in connectors.webhook_endpoints.
 
 A delivery is checked (its HMAC-SHA256 signature over "<t>.<body>" with the endpoint's
 signing secret, its timestamp within five minutes, its body an event of the connection's
@@ -8,18 +9,15 @@ the mirror (connectors.webhook_tasks). A delivery that fails a check is answered
 leaves nothing behind but a log line. Checking a signature is not a call to Stripe, so it
 happens here rather than in the door.
 
-The signing secret is decrypted here and nowhere else; what this module answers, logs and
-records says `whsec_…abcd` at most.
+The signing secret is decrypted here and nowhere else; what this module answers and logs
+never quotes it.
 """
 
 import hashlib
 import hmac
 import json
 import logging
-import re
 
-from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
@@ -27,18 +25,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from connectors.connections import record_action
 from connectors.models import WebhookDelivery, WebhookEndpoint
-from connectors.webhook_tasks import process_webhook_delivery
+from connectors.webhook_tasks import enqueue
 
 log = logging.getLogger(__name__)
 
 TOLERANCE_SECONDS = 300  # Stripe's own libraries refuse deliveries signed longer ago
-WHSEC_PREFIX = "whsec_"
-SECRET_SHAPE = re.compile(r"whsec_[A-Za-z0-9_+/=-]{16,200}")
-WHERE_TO_COPY_IT_FROM = (
-    "Copy it from Stripe's dashboard: Developers → Webhooks → this endpoint → Signing secret."
-)
 
 
 class RefusedDelivery(Exception):
@@ -48,6 +40,8 @@ class RefusedDelivery(Exception):
 # Checking a delivery ----------------------------------------------------------------------
 
 
+# An error page or error mail never shows the secret, nor a signature made with it.
+@sensitive_variables("secret", "expected")
 def verify_signature(payload, header, secret, now, tolerance=TOLERANCE_SECONDS):
     """Check a Stripe-Signature header (`t=<unix time>,v1=<hex>[,v1=<hex>...]`) against the
     raw body. The signature is checked first, so that only a holder of the secret learns
@@ -115,6 +109,7 @@ def not_found():
 
 @csrf_exempt
 @require_POST
+@sensitive_variables("secret")
 def stripe_webhook(request, token):
     endpoint = (
         WebhookEndpoint.objects.select_related("connection")
@@ -164,83 +159,3 @@ def store_delivery(endpoint, event):
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(last_delivery_at=delivery.received_at)
         transaction.on_commit(lambda: enqueue(delivery.pk))
     return delivery
-
-
-def enqueue(delivery_id):
-    # A dedicated queue keeps webhooks from waiting behind a long backfill.
-    queue = settings.LUMEN_WEBHOOK_QUEUE
-    try:
-        options = {"queue": queue} if queue else {}
-        process_webhook_delivery.apply_async(args=[delivery_id], **options)
-    except Exception:
-        # The delivery is committed; answering 500 would only make Stripe send it again.
-        # The sweep (webhook_tasks.sweep_webhook_deliveries) applies what was never queued.
-        log.exception("Webhook delivery %s stored, not queued; the sweep applies it", delivery_id)
-
-
-# What staff do ----------------------------------------------------------------------------
-
-
-def masked_secret(endpoint):
-    return f"{WHSEC_PREFIX}…{endpoint.secret_last4}" if endpoint.secret_last4 else ""
-
-
-@sensitive_variables("secret")
-def check_signing_secret(secret):
-    """The pasted secret, stripped; a ValidationError (which never repeats it) otherwise."""
-    secret = (secret or "").strip()
-    if secret.startswith(("sk_", "rk_", "pk_")):
-        raise ValidationError(
-            "That is a Stripe API key, not a webhook signing secret. " + WHERE_TO_COPY_IT_FROM,
-            code="api_key",
-        )
-    if not secret.startswith(WHSEC_PREFIX):
-        raise ValidationError(
-            f"A webhook signing secret starts with {WHSEC_PREFIX}. " + WHERE_TO_COPY_IT_FROM,
-            code="prefix",
-        )
-    if not SECRET_SHAPE.fullmatch(secret):
-        raise ValidationError(
-            "This signing secret is incomplete or has characters a secret never has "
-            "(spaces, quotes). " + WHERE_TO_COPY_IT_FROM,
-            code="malformed",
-        )
-    return secret
-
-
-@sensitive_variables("secret")
-def save_endpoint(endpoint, *, secret="", actor, origin=""):
-    """Create an endpoint, or change one (a new `secret` rotates it; blank keeps it).
-    Raises ValidationError for a bad secret, in which case nothing is saved."""
-    creating = endpoint.pk is None
-    if creating and not secret:
-        raise ValidationError("Paste the endpoint's signing secret. " + WHERE_TO_COPY_IT_FROM)
-    if secret:
-        secret = check_signing_secret(secret)
-        endpoint.signing_secret = secret
-        endpoint.secret_last4 = secret[-4:]
-    if creating:
-        operation = "webhook.created"
-    elif secret:
-        operation = "webhook.secret_rotated"
-    else:
-        operation = "webhook.changed"
-    with transaction.atomic():
-        endpoint.save()
-        record_action(
-            endpoint.connection,
-            actor,
-            operation,
-            origin,
-            secret=masked_secret(endpoint),
-            enabled=endpoint.enabled,
-        )
-    return endpoint
-
-
-def delete_endpoint(endpoint, *, actor, origin=""):
-    with transaction.atomic():
-        record_action(
-            endpoint.connection, actor, "webhook.deleted", origin, secret=masked_secret(endpoint)
-        )
-        endpoint.delete()

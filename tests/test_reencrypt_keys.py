@@ -12,7 +12,7 @@ from django.db.models.functions import Cast
 
 from audit.models import AuditEvent
 from audit.recorder import Actor
-from connectors import webhooks
+from connectors import webhook_endpoints
 from connectors.models import StripeConnection, UndecryptableSecret, WebhookEndpoint
 from tests.accounts import connect
 from tests.conftest import TEST_KEY
@@ -51,7 +51,7 @@ def old_rows(db):
     """A connection and its webhook endpoint, encrypted with this process's (the old) key."""
     connection = connect("acme")
     endpoint = WebhookEndpoint(connection=connection)
-    webhooks.save_endpoint(endpoint, secret=SIGNING_SECRET, actor=Actor.command("tests"))
+    webhook_endpoints.save_endpoint(endpoint, secret=SIGNING_SECRET, actor=Actor.command("tests"))
     return connection
 
 

@@ -11,14 +11,17 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.db import connection as db
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from time_machine import travel
 
 from audit.models import AuditEvent
 from audit.recorder import Actor
-from connectors import connections, webhooks
+from connectors import connections, webhook_endpoints, webhook_tasks
 from connectors.emulator import (
     AccountChanges,
     EmulatorStore,
@@ -36,15 +39,16 @@ from connectors.models import (
 )
 from connectors.webhook_tasks import (
     CLAIM_SECONDS,
-    PROCESSING,
     process_webhook_delivery,
     sweep_webhook_deliveries,
 )
 from lumen.celery import app as celery_app
-from tests.conftest import TEST_KEY, revoke_key
+from tests.conftest import TEST_KEY, grant_key, member, revoke_key
 from tests.worker import celery_worker
 
 pytestmark = pytest.mark.django_db
+
+Status = WebhookDelivery.Status
 
 # Tests that look for the secret where it must not be search for these exact strings.
 SECRET = "whsec_" + "LumenWebhookTests" + "NeverShown0" + "Ab12"
@@ -91,7 +95,7 @@ def object_id(event):
 
 @pytest.fixture
 def endpoint(connection, alice):
-    return webhooks.save_endpoint(
+    return webhook_endpoints.save_endpoint(
         WebhookEndpoint(connection=connection), secret=SECRET, actor=Actor.user(alice)
     )
 
@@ -131,6 +135,20 @@ def nothing_stored(endpoint):
     )
 
 
+DELIVERIES = "admin:connectors_webhookdelivery_changelist"
+DELIVERY = "admin:connectors_webhookdelivery_change"
+CHANGE = "admin:connectors_webhookendpoint_change"
+
+
+def admin_page(client, name, *args, query=""):
+    return client.get(reverse(name, args=args) + query).content.decode()
+
+
+def shown_status(label, tone):
+    """A delivery's status as the admin pages show it."""
+    return f'<span class="lumen-badge lumen-{tone}">{label}</span>'
+
+
 # A good delivery -----------------------------------------------------------------------
 
 
@@ -141,7 +159,8 @@ def test_it_stores_a_good_delivery_and_a_worker_applies_it(post, endpoint, charg
     delivery = WebhookDelivery.objects.get()
     assert (delivery.endpoint, delivery.event_id) == (endpoint, charge_event["id"])
     assert delivery.event_type == "charge.succeeded" and delivery.payload == charge_event
-    assert delivery.outcome == "applied" and delivery.processed_at is not None
+    assert (delivery.status, delivery.error) == (Status.APPLIED, "")
+    assert delivery.processed_at is not None
     charge = Charge.objects.get(connection=endpoint.connection, stripe_id=object_id(charge_event))
     assert charge.raw == charge_event["data"]["object"]
     applied = AppliedEvent.objects.get()
@@ -156,7 +175,7 @@ def test_the_task_is_queued_with_the_delivery_id_only(post, endpoint, charge_eve
     assert r.status_code == 200
     delivery = WebhookDelivery.objects.get()
     assert queued == [delivery.pk]
-    assert delivery.outcome == "" and delivery.processed_at is None  # answered before applied
+    assert delivery.status == Status.WAITING and delivery.processed_at is None  # not applied yet
     assert not Charge.objects.exists()
 
 
@@ -168,7 +187,7 @@ def test_an_event_that_needs_a_read_goes_through_the_door_as_the_webhook(
     assert post(endpoint.path, body_of(event)).status_code == 200
 
     delivery = WebhookDelivery.objects.get()
-    assert delivery.outcome == "applied"
+    assert delivery.status == Status.APPLIED
     dispute = event["data"]["object"]
     assert Dispute.objects.filter(stripe_id=dispute["id"]).exists()
     assert Charge.objects.filter(stripe_id=dispute["charge"]).exists()
@@ -204,7 +223,7 @@ def test_an_event_the_sync_already_applied_is_not_applied_again(
 
     assert post(endpoint.path, body_of(charge_event)).status_code == 200
 
-    assert WebhookDelivery.objects.get().outcome == "already applied"
+    assert WebhookDelivery.objects.get().status == Status.ALREADY_APPLIED
     assert AppliedEvent.objects.get().source == "events"
 
 
@@ -215,9 +234,9 @@ def test_a_delivery_is_claimed_once(post, endpoint, charge_event, queued):
     first = process_webhook_delivery(delivery_id)
     second = process_webhook_delivery(delivery_id)  # the task message delivered again
 
-    assert first["outcome"] == "applied"
-    assert second["outcome"].startswith("skipped")
-    assert WebhookDelivery.objects.get().outcome == "applied"
+    assert first["status"] == Status.APPLIED
+    assert second["status"] == "skipped"
+    assert WebhookDelivery.objects.get().status == Status.APPLIED
     assert AppliedEvent.objects.count() == 1
 
 
@@ -230,16 +249,16 @@ def test_a_claim_whose_worker_died_is_taken_over_by_the_sweep(
     post(endpoint.path, body_of(charge_event))
     # A worker claimed it, then was killed before it applied anything.
     claimed_at = timezone.now()
-    WebhookDelivery.objects.update(processed_at=claimed_at, outcome=PROCESSING)
+    WebhookDelivery.objects.update(processed_at=claimed_at, status=Status.PROCESSING)
 
     assert sweep_webhook_deliveries() == []  # the claim is still fresh: it may be working
-    assert process_webhook_delivery(queued[0])["outcome"].startswith("skipped")
+    assert process_webhook_delivery(queued[0])["status"] == "skipped"
     time_machine.move_to(claimed_at + timedelta(seconds=CLAIM_SECONDS + 1))
     swept = sweep_webhook_deliveries()
 
-    assert [s["outcome"] for s in swept] == ["applied"]
+    assert [s["status"] for s in swept] == [Status.APPLIED]
     delivery = WebhookDelivery.objects.get()
-    assert delivery.outcome == "applied" and delivery.processed_at > claimed_at
+    assert delivery.status == Status.APPLIED and delivery.processed_at > claimed_at
     assert Charge.objects.filter(stripe_id=object_id(charge_event)).exists()
 
 
@@ -253,23 +272,173 @@ def test_a_delivery_that_could_not_be_queued_is_answered_200_and_swept(
     r = post(endpoint.path, body_of(charge_event))
 
     assert r.status_code == 200  # stored: Stripe must not send it again
-    assert WebhookDelivery.objects.get().outcome == ""
+    assert WebhookDelivery.objects.get().status == Status.WAITING
     assert sweep_webhook_deliveries() == []  # it may still be on its way
     time_machine.move_to(timezone.now() + timedelta(minutes=6))
-    assert [s["outcome"] for s in sweep_webhook_deliveries()] == ["applied"]
+    assert [s["status"] for s in sweep_webhook_deliveries()] == [Status.APPLIED]
     assert sweep_webhook_deliveries() == []
 
 
-def test_a_delivery_that_fails_says_why(post, endpoint, emulator, eager):
+def test_a_delivery_that_fails_says_why(post, client, alice, endpoint, emulator, eager):
     event = seeded_event(emulator, "charge.dispute.created")
     revoke_key(emulator, TEST_KEY)  # its charge cannot be read
 
     assert post(endpoint.path, body_of(event)).status_code == 200
 
     delivery = WebhookDelivery.objects.get()
-    assert delivery.outcome.startswith("failed: Stripe refused the key")
-    assert delivery.processed_at is not None
+    assert delivery.status == Status.FAILED and delivery.processed_at is not None
+    assert delivery.error.startswith("Stripe refused the key")
     assert not AppliedEvent.objects.exists()  # the next sync applies it
+    client.force_login(alice)
+    detail = admin_page(client, DELIVERY, delivery.pk)
+    assert shown_status("Failed", "bad") in detail
+    assert escape(delivery.error) in detail
+    assert event["id"] in admin_page(client, DELIVERIES, query="?status__exact=failed")
+    assert event["id"] not in admin_page(client, DELIVERIES, query="?status__exact=applied")
+
+
+def test_a_delivery_that_breaks_the_code_fails_naming_only_the_error(
+    post, endpoint, charge_event, eager, monkeypatch, caplog
+):
+    def broken(connection, event, **kwargs):
+        raise ValueError(f"cannot apply {event['data']['object']['id']}")
+
+    monkeypatch.setattr(webhook_tasks, "apply_event", broken)
+
+    assert post(endpoint.path, body_of(charge_event)).status_code == 200
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == Status.FAILED
+    # An exception's message may quote anything: staff see its kind, the log the rest.
+    assert delivery.error == "ValueError (the details are in the worker's log)"
+    assert f"cannot apply {object_id(charge_event)}" in caplog.text
+
+
+# Applied again -------------------------------------------------------------------------
+
+
+def a_failed_delivery(post, endpoint, emulator):
+    """A delivery that failed because the connection's key was revoked; the key works
+    again since, so the delivery can be applied now."""
+    event = seeded_event(emulator, "charge.dispute.created")
+    revoke_key(emulator, TEST_KEY)
+    post(endpoint.path, body_of(event))
+    grant_key(emulator, TEST_KEY)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == Status.FAILED and not AppliedEvent.objects.exists()
+    return delivery
+
+
+@pytest.fixture
+def connection_admin(db):
+    return member("erin", "Connection admin")
+
+
+@pytest.fixture
+def retry_in_admin(client, django_capture_on_commit_callbacks):
+    """Choose "Apply the selected failed deliveries again" on the deliveries' page."""
+
+    def retry(*deliveries):
+        form = {
+            "action": "retry_selected",
+            "_selected_action": [d.pk for d in deliveries],
+            "index": 0,
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(reverse(DELIVERIES), form, follow=True).content.decode()
+
+    return retry
+
+
+def test_staff_apply_a_failed_delivery_again_once_its_cause_is_fixed(
+    post, client, connection_admin, endpoint, emulator, eager, retry_in_admin
+):
+    delivery = a_failed_delivery(post, endpoint, emulator)
+    failed_at = delivery.processed_at
+    client.force_login(connection_admin)
+
+    page = retry_in_admin(delivery)
+
+    assert "1 of the selected deliveries queued to be applied again" in page
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.error) == (Status.APPLIED, "")
+    assert delivery.processed_at > failed_at
+    assert Dispute.objects.filter(stripe_id=object_id(delivery.payload)).exists()
+    detail = admin_page(client, DELIVERY, delivery.pk)
+    assert shown_status("Applied", "good") in detail and "Stripe refused" not in detail
+    assert shown_status("Applied", "good") in admin_page(client, DELIVERIES)
+    retried = AuditEvent.objects.get(operation="webhook.retried")
+    assert (retried.actor, retried.connection_name) == ("erin", "acme")
+    assert retried.params == {"events": [delivery.event_id]}
+
+    # Applied, it is not applied again.
+    assert "1 of the selected deliveries had not failed" in retry_in_admin(delivery)
+    assert AppliedEvent.objects.count() == 1
+    assert AuditEvent.objects.filter(operation="webhook.retried").count() == 1
+
+
+def test_a_failed_delivery_the_sync_applied_since_is_already_applied_when_retried(
+    post, alice, endpoint, emulator, eager, django_capture_on_commit_callbacks
+):
+    from connectors.door import Door
+    from connectors.sync import apply_event
+
+    delivery = a_failed_delivery(post, endpoint, emulator)
+    door = Door(endpoint.connection, actor=Actor.command("tests"))
+    assert apply_event(endpoint.connection, delivery.payload, source="events", door=door)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = webhook_endpoints.retry_deliveries(
+            WebhookDelivery.objects.all(), actor=Actor.user(alice)
+        )
+
+    assert retried == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.error) == (Status.ALREADY_APPLIED, "")
+    assert AppliedEvent.objects.get().source == "events"
+
+
+def test_a_delivery_applied_again_is_applied_once_whoever_takes_it(
+    post, endpoint, emulator, queued, time_machine, django_capture_on_commit_callbacks
+):
+    event = seeded_event(emulator, "charge.dispute.created")
+    revoke_key(emulator, TEST_KEY)
+    post(endpoint.path, body_of(event))
+    delivery_id = queued.pop()
+    assert process_webhook_delivery(delivery_id)["status"] == Status.FAILED
+    grant_key(emulator, TEST_KEY)
+
+    # Two people ask at the same moment: it is put back, and queued, once.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_tasks.retry([delivery_id]) == [delivery_id]
+        assert webhook_tasks.retry([delivery_id]) == []
+
+    assert queued == [delivery_id]
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.error, delivery.processed_at) == (Status.WAITING, "", None)
+    # It arrived long ago, so the sweep takes it as well as its task: whoever claims it first
+    # applies it.
+    time_machine.move_to(timezone.now() + timedelta(minutes=6))
+    assert [s["status"] for s in sweep_webhook_deliveries()] == [Status.APPLIED]
+    assert process_webhook_delivery(delivery_id)["status"] == "skipped"
+    assert AppliedEvent.objects.count() == 1
+    assert WebhookDelivery.objects.get().status == Status.APPLIED
+
+
+def test_staff_who_may_not_sync_may_not_apply_a_delivery_again(
+    post, client, endpoint, emulator, eager, retry_in_admin
+):
+    delivery = a_failed_delivery(post, endpoint, emulator)
+    onlooker = User.objects.create_user("frank", is_staff=True)
+    onlooker.user_permissions.set(Permission.objects.filter(codename="view_webhookdelivery"))
+    client.force_login(onlooker)
+
+    assert "retry_selected" not in admin_page(client, DELIVERIES)
+    retry_in_admin(delivery)
+
+    delivery.refresh_from_db()
+    assert delivery.status == Status.FAILED and delivery.error.startswith("Stripe refused")
+    assert not AuditEvent.objects.filter(operation="webhook.retried").exists()
 
 
 # Refused deliveries --------------------------------------------------------------------
@@ -410,7 +579,6 @@ def test_the_address_is_unguessable_and_its_own(endpoint):
 
 
 ADD = "admin:connectors_webhookendpoint_add"
-CHANGE = "admin:connectors_webhookendpoint_change"
 
 
 def hidden_value(page, name):
@@ -513,7 +681,7 @@ def test_staff_rotate_the_secret_or_keep_it(client, alice, endpoint):
 
 
 def test_a_rotated_secret_is_the_one_checked(post, alice, endpoint, charge_event, queued):
-    webhooks.save_endpoint(endpoint, secret=ROTATED, actor=Actor.user(alice))
+    webhook_endpoints.save_endpoint(endpoint, secret=ROTATED, actor=Actor.user(alice))
     body = body_of(charge_event)
 
     assert post(endpoint.path, body, signature=sign(body, SECRET)).status_code == 400
@@ -525,21 +693,29 @@ def test_staff_see_the_deliveries_read_only(post, client, alice, endpoint, charg
     client.force_login(alice)
     delivery = WebhookDelivery.objects.get()
 
-    listing = client.get(reverse("admin:connectors_webhookdelivery_changelist")).content.decode()
-    detail = client.get(
-        reverse("admin:connectors_webhookdelivery_change", args=[delivery.pk])
-    ).content.decode()
-    change = client.get(reverse(CHANGE, args=[endpoint.pk])).content.decode()
-    failed = client.get(
-        reverse("admin:connectors_webhookdelivery_changelist") + "?status=failed"
-    ).content.decode()
+    listing = admin_page(client, DELIVERIES)
+    detail = admin_page(client, DELIVERY, delivery.pk)
+    change = admin_page(client, CHANGE, endpoint.pk)
 
     for page in (listing, detail, change):
-        assert charge_event["id"] in page and "charge.succeeded" in page and "applied" in page
+        assert charge_event["id"] in page and "charge.succeeded" in page
+        assert shown_status("Applied", "good") in page
     assert object_id(charge_event) in detail
-    assert charge_event["id"] not in failed
+    assert charge_event["id"] in admin_page(client, DELIVERIES, query="?status__exact=applied")
+    assert charge_event["id"] not in admin_page(client, DELIVERIES, query="?status__exact=failed")
     assert 'name="_save"' not in detail  # read-only
     assert client.get(reverse("admin:connectors_webhookdelivery_add")).status_code == 403
+
+
+def test_staff_see_nothing_of_a_refused_delivery(post, client, alice, endpoint, charge_event):
+    body = body_of(charge_event)
+
+    assert post(endpoint.path, body, signature=sign(body, secret=OTHER_SECRET)).status_code == 400
+
+    client.force_login(alice)
+    listing = admin_page(client, DELIVERIES)
+    assert "0 webhook deliveries" in listing and charge_event["id"] not in listing
+    assert "none yet" in admin_page(client, CHANGE, endpoint.pk)
 
 
 def test_deleting_an_endpoint_is_recorded(client, alice, endpoint):
@@ -593,7 +769,7 @@ def test_the_secret_appears_nowhere_after_a_full_run(
         for fragment in fragments(secret):
             assert fragment not in text
     assert "whsec_…Cd34" in text  # what staff see instead
-    assert WebhookDelivery.objects.get().outcome == "applied"
+    assert WebhookDelivery.objects.get().status == Status.APPLIED
 
 
 # A real worker, a real HTTP server, the emulator's own webhook sender ------------------
@@ -611,7 +787,7 @@ def test_a_worker_applies_what_the_emulator_delivers(live_server, alice, setting
         settings.STRIPE_RATE_LIMIT_TEST = 10_000
         conn = StripeConnection(name="acme")
         connections.save_key(conn, TEST_KEY, actor=Actor.user(alice))
-        endpoint = webhooks.save_endpoint(
+        endpoint = webhook_endpoints.save_endpoint(
             WebhookEndpoint(connection=conn), secret=SECRET, actor=Actor.user(alice)
         )
         sender = WebhookSender(f"{live_server.url}{endpoint.path}", SECRET)
@@ -630,7 +806,7 @@ def test_a_worker_applies_what_the_emulator_delivers(live_server, alice, setting
     assert [d.status for d in sender.deliveries] == [200] * (len(events) + 1)
     assert json.loads(sender.deliveries[-1].response) == {"received": True, "duplicate": True}
     assert WebhookDelivery.objects.count() == len(events)
-    assert set(WebhookDelivery.objects.values_list("outcome", flat=True)) == {"applied"}
+    assert set(WebhookDelivery.objects.values_list("status", "error")) == {(Status.APPLIED, "")}
     assert set(AppliedEvent.objects.values_list("stripe_id", flat=True)) == {
         e["id"] for e in events
     }
@@ -642,7 +818,59 @@ def test_a_worker_applies_what_the_emulator_delivers(live_server, alice, setting
 
 def wait_until_processed(count, timeout=120):
     deadline = time.monotonic() + timeout
-    done = WebhookDelivery.objects.exclude(outcome__in=["", PROCESSING])
+    done = WebhookDelivery.objects.exclude(status__in=[Status.WAITING, Status.PROCESSING])
     while done.count() < count:
         assert time.monotonic() < deadline, "the worker did not apply the deliveries in time"
         time.sleep(0.2)
+
+
+# Upgrading -----------------------------------------------------------------------------
+
+BEFORE_STATUS = ("connectors", "0010_webhook_deliveries_plural")
+
+
+def migrate(*targets):
+    """Migrate to `targets` (every app's latest migration if none); return the apps then."""
+    executor = MigrationExecutor(db)
+    targets = list(targets) or executor.loader.graph.leaf_nodes()
+    executor.migrate(targets)
+    return MigrationExecutor(db).loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_reads_each_status_and_error_from_the_old_outcome():
+    # Before, one free-text outcome held both.
+    outcomes = {
+        "evt_waiting": "",
+        "evt_processing": "processing",
+        "evt_applied": "applied",
+        "evt_already": "already applied",
+        "evt_refused": "failed: Stripe refused the key (revoked or rotated): paste a new key.",
+        "evt_broken": "failed: KeyError",
+    }
+    apps = migrate(BEFORE_STATUS)
+    try:
+        conn = apps.get_model("connectors", "StripeConnection").objects.create(name="old")
+        endpoint = apps.get_model("connectors", "WebhookEndpoint").objects.create(
+            connection=conn, signing_secret=SECRET, secret_last4="Ab12"
+        )
+        for event_id, outcome in outcomes.items():
+            apps.get_model("connectors", "WebhookDelivery").objects.create(
+                endpoint=endpoint, event_id=event_id, event_type="charge.succeeded",
+                payload={}, outcome=outcome,
+            )  # fmt: skip
+    finally:
+        migrate()
+
+    rows = WebhookDelivery.objects.values_list("event_id", "status", "error")
+    assert {event_id: (status, error) for event_id, status, error in rows} == {
+        "evt_waiting": (Status.WAITING, ""),
+        "evt_processing": (Status.PROCESSING, ""),
+        "evt_applied": (Status.APPLIED, ""),
+        "evt_already": (Status.ALREADY_APPLIED, ""),
+        "evt_refused": (
+            Status.FAILED,
+            "Stripe refused the key (revoked or rotated): paste a new key.",
+        ),
+        "evt_broken": (Status.FAILED, "KeyError"),
+    }

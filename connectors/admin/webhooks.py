@@ -1,10 +1,11 @@
 """Webhooks as staff see them: each connection's endpoint (its address to paste into Stripe,
-its signing secret, masked) and the deliveries it received, read-only."""
+its signing secret, masked) and the deliveries it received, read-only but for having failed
+ones applied again. What the pages do goes through connectors.webhook_endpoints."""
 
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -13,10 +14,9 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from audit.recorder import Actor
-from connectors import webhooks
+from connectors import webhook_endpoints
 from connectors.models import StripeConnection, WebhookDelivery, WebhookEndpoint
-from connectors.webhook_tasks import PROCESSING
-from lumen.adminkit import ReadOnly, Styled
+from lumen.adminkit import ReadOnly, Styled, badge
 
 ADDRESS_SALT = "connectors.webhook-endpoint-token"
 ADDRESS_MAX_AGE = 24 * 3600
@@ -89,46 +89,25 @@ class WebhookEndpointForm(forms.ModelForm):
         if not secret:
             if self.instance.pk is None:
                 raise ValidationError(
-                    "Paste the endpoint's signing secret. " + webhooks.WHERE_TO_COPY_IT_FROM
+                    "Paste the endpoint's signing secret. "
+                    + webhook_endpoints.WHERE_TO_COPY_IT_FROM
                 )
             return ""
-        return webhooks.check_signing_secret(secret)
+        return webhook_endpoints.check_signing_secret(secret)
 
 
-class DeliveryStatusFilter(admin.SimpleListFilter):
-    title = "outcome"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [
-            ("waiting", "Waiting"),
-            ("processing", "Being applied"),
-            ("applied", "Applied"),
-            ("already", "Already applied"),
-            ("failed", "Failed"),
-        ]
-
-    def queryset(self, request, queryset):
-        match self.value():
-            case "waiting":
-                return queryset.filter(outcome="")
-            case "processing":
-                return queryset.filter(outcome=PROCESSING)
-            case "applied":
-                return queryset.filter(outcome="applied")
-            case "already":
-                return queryset.filter(outcome="already applied")
-            case "failed":
-                return queryset.filter(outcome__startswith="failed")
-        return queryset
+Status = WebhookDelivery.Status
+STATUS_TONES = {
+    Status.WAITING: "info",
+    Status.PROCESSING: "info",
+    Status.APPLIED: "good",
+    Status.ALREADY_APPLIED: "quiet",
+    Status.FAILED: "bad",
+}
 
 
-def delivery_status(delivery):
-    if not delivery.outcome:
-        return "waiting"
-    if delivery.outcome == PROCESSING:
-        return f"being applied (since {delivery.processed_at:%Y-%m-%d %H:%M:%S} UTC)"
-    return delivery.outcome
+def status_badge(delivery):
+    return badge(delivery.get_status_display(), STATUS_TONES[delivery.status])
 
 
 @admin.register(WebhookEndpoint)
@@ -187,7 +166,7 @@ class WebhookEndpointAdmin(Styled, admin.ModelAdmin):
 
     @admin.display(description="Signing secret")
     def masked_secret(self, endpoint):
-        return format_html("<code>{}</code>", webhooks.masked_secret(endpoint))
+        return format_html("<code>{}</code>", webhook_endpoints.masked_secret(endpoint))
 
     @admin.display(description="Path")
     def path_display(self, endpoint):
@@ -203,13 +182,13 @@ class WebhookEndpointAdmin(Styled, admin.ModelAdmin):
             f"{delivery.received_at:%Y-%m-%d %H:%M:%S} UTC",
             reverse("admin:connectors_webhookdelivery_change", args=[delivery.pk]),
             f"{delivery.event_type} {delivery.event_id}",
-            delivery_status(delivery),
+            status_badge(delivery),
             reverse("admin:connectors_webhookdelivery_changelist") + f"?endpoint={endpoint.pk}",
         )
 
-    # Saving and deleting go through connectors.webhooks, so they are validated and audited.
+    # Saving and deleting go through connectors.webhook_endpoints: validated and audited.
     def save_model(self, request, obj, form, change):
-        webhooks.save_endpoint(
+        webhook_endpoints.save_endpoint(
             obj,
             secret=form.cleaned_data.get("secret", ""),
             actor=Actor.user(request.user),
@@ -217,7 +196,7 @@ class WebhookEndpointAdmin(Styled, admin.ModelAdmin):
         )
 
     def delete_model(self, request, obj):
-        webhooks.delete_endpoint(obj, actor=Actor.user(request.user), origin="admin")
+        webhook_endpoints.delete_endpoint(obj, actor=Actor.user(request.user), origin="admin")
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
@@ -226,18 +205,19 @@ class WebhookEndpointAdmin(Styled, admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ["received_at", "event_type", "event_id", "status", "connection"]
-    list_filter = [DeliveryStatusFilter, "endpoint", "event_type"]
+    list_display = ["received_at", "event_type", "event_id", "status_display", "connection"]
+    list_filter = ["status", "endpoint", "event_type"]
     list_select_related = ["endpoint__connection"]
     search_fields = ["event_id", "event_type"]
     date_hierarchy = "received_at"
-    fields = ["endpoint", "event_id", "event_type", "received_at", "processed_at", "status",
-              "stripe_object", "payload_pretty"]  # fmt: skip
+    actions = ["retry_selected"]
+    fields = ["endpoint", "event_id", "event_type", "received_at", "status_display",
+              "processed_at", "error", "stripe_object", "payload_pretty"]  # fmt: skip
     readonly_fields = fields
 
-    @admin.display(description="Outcome", ordering="outcome")
-    def status(self, delivery):
-        return delivery_status(delivery)
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, delivery):
+        return status_badge(delivery)
 
     @admin.display(description="Connection", ordering="endpoint__connection__name")
     def connection(self, delivery):
@@ -254,3 +234,25 @@ class WebhookDeliveryAdmin(ReadOnly, admin.ModelAdmin):
             '<pre class="lumen-raw">{}</pre>',
             json.dumps(delivery.payload, indent=2, ensure_ascii=False),
         )
+
+    # Applying an event may read Stripe in the webhook's name, as a sync does: the same
+    # permission (roles: Connection admin).
+    def has_retry_permission(self, request):
+        return request.user.has_perm("connectors.sync_stripeconnection")
+
+    @admin.action(description="Apply the selected failed deliveries again", permissions=["retry"])
+    def retry_selected(self, request, queryset):
+        retried = webhook_endpoints.retry_deliveries(
+            queryset, actor=Actor.user(request.user), origin="admin"
+        )
+        left = len(queryset) - retried
+        if retried:
+            messages.info(
+                request,
+                f"{retried} of the selected deliveries queued to be applied again: their "
+                "status shows here when they are done (reload the page).",
+            )
+        if left:
+            messages.warning(
+                request, f"{left} of the selected deliveries had not failed: left as they were."
+            )

@@ -19,13 +19,8 @@ from connectors.models.mirror import (
     Subscription,
     SubscriptionItem,
 )
-from connectors.models.sync import (
-    AppliedEvent,
-    SyncCheckpoint,
-    SyncRun,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+from connectors.models.sync import AppliedEvent, SyncCheckpoint, SyncRun
+from connectors.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "MIRROR_MODELS",
