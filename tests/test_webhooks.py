@@ -826,7 +826,7 @@ def wait_until_processed(count, timeout=120):
 
 # Upgrading -----------------------------------------------------------------------------
 
-BEFORE_STATUS = ("connectors", "0010_webhook_deliveries_plural")
+BEFORE_STATUS = ("connectors", "0011_subscription_cancel_at")
 
 
 def migrate(*targets):

@@ -35,7 +35,7 @@ def outcome_from_status(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("connectors", "0010_webhook_deliveries_plural"),
+        ("connectors", "0011_subscription_cancel_at"),
     ]
 
     operations = [
