@@ -157,7 +157,8 @@ TEMPLATES = [
 _sqlite_default = f"sqlite:///{VAR_DIR / 'lumen.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(os.getenv("DATABASE_URL", _sqlite_default))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # Django's, making var/ on the first connection rather than whenever settings are read.
+    DATABASES["default"]["ENGINE"] = "lumen.sqlite"
     # The web server, the workers and beat share the file. In WAL mode readers never wait for
     # a writer, and a commit appends to the log instead of rewriting pages with several
     # fsyncs (synchronous=NORMAL: still safe if Lumen crashes; a power cut may lose the last

@@ -95,7 +95,8 @@ def test_a_revoked_key_exits_non_zero_with_the_reason(db, emulator, monkeypatch)
 def test_the_demo_serves_a_working_portal(tmp_path):
     """`manage.py demo` as the README runs it: the admin answers on 127.0.0.1, the printed
     login works, the demo connection is verified with its calls on the audit log, and the
-    front page shows the figures of a run of each report."""
+    front page shows the figures of a run of each report. A second demo on its ports is
+    refused and changes nothing, and the commands it prints work against it as printed."""
     env = {**os.environ, "DATABASE_URL": url_of_test_database(), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--port", "0", "--emulator-port", "0"],
@@ -114,8 +115,29 @@ def test_the_demo_serves_a_working_portal(tmp_path):
         text = "".join(printed)
         assert "Verified: 16 of 16 resources readable" in text, text
         username, password = re.search(r"Log in as (\S+) / (\S+)", text).groups()
-        base = re.search(r"Admin: (http://127\.0\.0\.1:\d+)/admin/", text).group(1)
-        session = requests.Session()
+        base = re.search(r"Admin: (http://127\.0\.0\.1:(\d+))/admin/", text).group(1)
+        ports = [
+            "--port",
+            base.rsplit(":", 1)[1],
+            "--emulator-port",
+            re.search(r"Stripe emulator: http://127\.0\.0\.1:(\d+)", text).group(1),
+        ]
+        events_before = AuditEvent.objects.count()
+
+        second = subprocess.run(
+            [sys.executable, "manage.py", "demo", *ports],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "is another demo running?" in second.stderr
+        assert "Nothing was changed" in second.stderr
+        assert AuditEvent.objects.count() == events_before
+
+        session = requests.Session()  # the first demo's password still logs in
         login = session.get(f"{base}/admin/login/", timeout=30)
         session.post(
             f"{base}/admin/login/",
@@ -137,16 +159,41 @@ def test_the_demo_serves_a_working_portal(tmp_path):
         front = session.get(f"{base}/admin/", timeout=30).text
         assert "Net revenue, last 30 days" in front and "No run yet." not in front
         assert front.count('class="lumen-headline"') >= 5
+
+        # The commands the demo prints, exactly as printed, from the folder it names, in a
+        # shell that has none of the settings they need.
+        usage = text[text.index("Commands against this demo while it runs, from ") :]
+        folder = usage.split("from ", 1)[1].split(":\n", 1)[0]
+        sync_line, report_line = [line.strip() for line in usage.splitlines()[1:3]]
+        unset = ("DEBUG", "DATABASE_URL", "STRIPE_API_BASE", "LUMEN_VAR_DIR")
+        shell = {k: v for k, v in os.environ.items() if k not in unset}
+        synced, reported = [
+            subprocess.run(
+                ["bash", "-c", line],
+                cwd=folder,
+                env=shell,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            for line in (sync_line, report_line)
+        ]
+        assert synced.returncode == 0, sync_line + synced.stderr
+        assert "succeeded" in synced.stdout
+        assert reported.returncode == 0, report_line + reported.stderr
+        assert "Open disputes" in reported.stdout
     finally:
         process.terminate()
         process.wait(timeout=30)
     demo = StripeConnection.objects.get(name="demo")
     assert demo.health == "ok"
-    sync = SyncRun.objects.get(connection=demo)
+    assert not AuditEvent.objects.filter(operation__startswith="connection.key").exists()
+    sync, printed_sync = SyncRun.objects.filter(connection=demo).order_by("pk")
     assert sync.status == "succeeded" and sync.totals()["created"] > 0
-    # Every call it made is on the audit log: 17 to verify, and the sync's.
+    assert printed_sync.actor_kind == "command" and printed_sync.status == "succeeded"
+    # Every call it made is on the audit log: 17 to verify, and the syncs'.
     calls = AuditEvent.objects.filter(connection_id=demo.pk, method="GET").count()
-    assert calls == 17 + sync.api_calls
+    assert calls == 17 + sync.api_calls + printed_sync.api_calls
 
 
 @pytest.fixture

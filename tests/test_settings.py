@@ -81,6 +81,19 @@ def test_it_generates_development_secrets_once_with_mode_0600(tmp_path):
     assert [f.read_text() for f in files] == contents
 
 
+def test_reading_the_settings_creates_no_folder(tmp_path):
+    """var/ comes into being with what is written into it (a generated secret, the SQLite
+    database), not whenever a command reads the settings, its help included."""
+    var = tmp_path / "var"
+    assert manage("help", env=production(tmp_path, LUMEN_VAR_DIR=str(var))).returncode == 0
+    assert not var.exists()
+    opened = manage(
+        "check", "--database", "default", env=production(tmp_path, LUMEN_VAR_DIR=str(var))
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert (var / "lumen.sqlite3").exists()
+
+
 def test_debug_is_off_unless_asked_for(tmp_path):
     """A deployment that forgets DEBUG gets production: no generated secrets, no start."""
     result = manage("check", env={"LUMEN_VAR_DIR": str(tmp_path)})

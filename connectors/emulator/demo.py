@@ -11,6 +11,9 @@ from .server import StripeEmulator
 from .store import EmulatorStore, load_fixture
 
 DEFAULT_PORT = 12111
+# The account `manage.py demo`, `manage.py stripe_emulator` and `python -m connectors.emulator`
+# serve unless told otherwise: one seed, so that each shows the same customers and disputes.
+DEFAULT_SEED = 1
 
 
 def add_arguments(parser):
@@ -20,7 +23,12 @@ def add_arguments(parser):
         default=DEFAULT_PORT,
         help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the demo account")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the demo account (default {DEFAULT_SEED})",
+    )
     parser.add_argument(
         "--now",
         type=int,
@@ -54,11 +62,16 @@ def add_arguments(parser):
     parser.add_argument("--slow-seconds", type=float, default=1.0, metavar="SECONDS")
 
 
-def build_demo_emulator(port=0, seed=0, now=None, fixtures=(), with_seed=True, faults=None):
+def build_demo_emulator(
+    port=0, seed=DEFAULT_SEED, now=None, fixtures=(), with_seed=True, faults=None, charges=None
+):
+    """The demo account behind an emulator (not started yet), seeded up to `now` (Unix time;
+    default: the start of this hour)."""
     store = EmulatorStore()
     if with_seed:
         # The demo's disputes are due "today" only if the account is seeded up to now.
-        seed_account(store, seed=seed, now=now or int(time.time()) // 3600 * 3600)
+        now = now or int(time.time()) // 3600 * 3600
+        seed_account(store, seed=seed, now=now, charges=charges)
     for path in fixtures:
         load_fixture(store, path)
     return StripeEmulator(store, keys=[KeyGrant(DEMO_KEY)], faults=faults, port=port)

@@ -6,17 +6,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors.emulator import (
-    DEMO_KEY,
-    EmulatorStore,
-    Faults,
-    KeyGrant,
-    StripeEmulator,
-    load_fixture,
-    seed_account,
-)
+from connectors.emulator import Faults
 from connectors.emulator.control import PREFIX
-from connectors.emulator.demo import add_arguments, banner
+from connectors.emulator.demo import add_arguments, banner, build_demo_emulator
 
 
 class Command(BaseCommand):
@@ -87,17 +79,6 @@ class Command(BaseCommand):
         return secret
 
     def build(self, options):
-        store = EmulatorStore()
-        if not options["no_seed"]:
-            started = time.monotonic()
-            # The demo's disputes are due "today" only if the account is seeded up to now.
-            now = options["now"] or int(time.time()) // 3600 * 3600
-            seed_account(store, seed=options["seed"], now=now, charges=options["charges"])
-            if options["charges"]:
-                took = time.monotonic() - started
-                self.stderr.write(f"Seeded {options['charges']:,} charges in {took:.1f} s")
-        for path in options["fixture"]:
-            load_fixture(store, path)
         faults = Faults(
             rate_429=options["fault_429"],
             rate_500=options["fault_500"],
@@ -105,4 +86,17 @@ class Command(BaseCommand):
             slow_seconds=options["slow_seconds"],
             rate_drop=options["fault_drop"],
         )
-        return StripeEmulator(store, keys=[KeyGrant(DEMO_KEY)], faults=faults, port=options["port"])
+        started = time.monotonic()
+        emulator = build_demo_emulator(
+            options["port"],
+            options["seed"],
+            options["now"],
+            options["fixture"],
+            not options["no_seed"],
+            faults,
+            charges=options["charges"],
+        )
+        if options["charges"] and not options["no_seed"]:
+            took = time.monotonic() - started
+            self.stderr.write(f"Seeded {options['charges']:,} charges in {took:.1f} s")
+        return emulator
