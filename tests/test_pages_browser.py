@@ -12,6 +12,7 @@ from playwright.sync_api import sync_playwright
 from audit.recorder import Actor
 from connectors import connections
 from connectors.emulator import EmulatorStore, StripeEmulator, seed_account
+from connectors.emulator.demo import DEFAULT_SEED
 from connectors.models import Charge, Customer, StripeConnection
 from connectors.money import format_amount
 from connectors.sync import run_sync
@@ -42,7 +43,7 @@ def demo(time_machine, settings, alice):
     time_machine.move_to(NOW, tick=True)
     settings.STRIPE_RATE_LIMIT_TEST = 10_000
     store = EmulatorStore()
-    seed_account(store, seed=1, now=int(time.time()))
+    seed_account(store, seed=DEFAULT_SEED, now=int(time.time()))
     with StripeEmulator(store, keys=[TEST_KEY]) as server:
         settings.STRIPE_API_BASE = server.url
         connection = StripeConnection(name="demo")
