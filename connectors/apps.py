@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class ConnectorsConfig(AppConfig):
     name = "connectors"
-    verbose_name = "Stripe connections"
+    verbose_name = "Stripe account"
