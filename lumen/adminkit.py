@@ -5,6 +5,7 @@ deletes them.
 A page's look lives in lumen/static/lumen/admin.css, loaded through each page's Media, so
 Python writes class names and never inline styles."""
 
+from django.contrib import admin
 from django.forms import MediaDefiningClass
 from django.utils.html import format_html
 
@@ -50,3 +51,13 @@ def readable(value):
         return NONE
     text = str(value).replace("_", " ")
     return text[:1].upper() + text[1:]
+
+
+def flag_column(field, description, true_text, false_text=NONE):
+    """A yes/no field as words: Django's icons put a red cross beside "not delinquent"."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj):
+        return true_text if getattr(obj, field) else false_text
+
+    return column

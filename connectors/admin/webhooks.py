@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from audit.recorder import Actor
 from connectors import webhook_endpoints
 from connectors.models import StripeConnection, WebhookDelivery, WebhookEndpoint
-from lumen.adminkit import ReadOnly, Styled, badge
+from lumen.adminkit import ReadOnly, Styled, badge, flag_column
 
 ADDRESS_SALT = "connectors.webhook-endpoint-token"
 ADDRESS_MAX_AGE = 24 * 3600
@@ -113,8 +113,9 @@ def status_badge(delivery):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(Styled, admin.ModelAdmin):
     form = WebhookEndpointForm
-    list_display = ["__str__", "enabled", "masked_secret", "path_display", "last_delivery_at"]
+    list_display = ["__str__", "state", "masked_secret", "path_display", "last_delivery_at"]
     list_filter = ["enabled"]
+    state = flag_column("enabled", "State", "On", "Off")
     list_select_related = ["connection"]
 
     # An error while a signing secret is being saved must not show it.

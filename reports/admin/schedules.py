@@ -13,6 +13,7 @@ from django_celery_beat import validators
 from django_celery_beat.models import CrontabSchedule
 
 from connectors.models import StripeConnection
+from lumen.adminkit import flag_column
 from reports import schedules
 from reports.models import ReportRun, ReportSchedule
 
@@ -92,9 +93,10 @@ class ScheduleForm(forms.ModelForm):
 class ReportScheduleAdmin(admin.ModelAdmin):
     form = ScheduleForm
     list_display = ["name", "kind", "connection", "period_shown", "when", "recipients",
-                    "enabled", "last_run"]  # fmt: skip
+                    "state", "last_run"]  # fmt: skip
     list_filter = ["kind", "enabled", "connection"]
     list_select_related = ["connection", "crontab"]
+    state = flag_column("enabled", "State", "On", "Paused")
     actions = ["run_now"]
 
     def get_queryset(self, request):

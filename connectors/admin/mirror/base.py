@@ -181,16 +181,6 @@ def day_column(field, description):
     return column
 
 
-def flag_column(field, description, true_text, false_text=NONE):
-    """A yes/no field as words: Django's icons put a red cross beside "not delinquent"."""
-
-    @admin.display(description=description, ordering=field)
-    def column(self, obj):
-        return true_text if getattr(obj, field) else false_text
-
-    return column
-
-
 def link_column(model, field, description):
     @admin.display(description=description, ordering=field)
     def column(self, obj):

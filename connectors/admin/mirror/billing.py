@@ -13,7 +13,6 @@ from django.utils.html import format_html
 from connectors.admin.mirror.base import (
     MirrorAdmin,
     day_column,
-    flag_column,
     link_column,
     money_column,
     related_rows,
@@ -46,6 +45,7 @@ from connectors.models import (
     SubscriptionItem,
 )
 from connectors.money import format_amount
+from lumen.adminkit import flag_column
 
 # Subscriptions ----------------------------------------------------------------------------
 
@@ -315,7 +315,7 @@ class InvoiceAdmin(MirrorAdmin):
     search_fields = ["stripe_id", "number", "customer", "subscription"]
     search_help_text = "An exact invoice id or number, customer or subscription id."
     detail_fields = ["number", "customer_link", "subscription_link", "status_badge",
-                     "billing_reason", "subtotal_money", "tax_money", "total_money",
+                     "billing_reason_readable", "subtotal_money", "tax_money", "total_money",
                      "amount_due_money", "amount_paid_money", "remaining_money",
                      "period_start", "period_end", "due_date", "paid_at", "created"]  # fmt: skip
     sections = [("Lines", "lines"), ("Payments", "payments")]
@@ -326,6 +326,10 @@ class InvoiceAdmin(MirrorAdmin):
     amount_due_money = money_column("amount_due", "Amount due")
     amount_paid_money = money_column("amount_paid", "Paid")
     subscription_link = link_column(Subscription, "subscription", "Subscription")
+
+    @admin.display(description="Billing reason", ordering="billing_reason")
+    def billing_reason_readable(self, invoice):
+        return readable(invoice.billing_reason)
 
     def get_quick_links(self):
         return [

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils.html import format_html
 
-from connectors.admin.mirror.base import MirrorAdmin, flag_column, related_section
+from connectors.admin.mirror.base import MirrorAdmin, related_section
 from connectors.admin.mirror.billing import (
     INVOICE_HEADERS,
     SUBSCRIPTION_HEADERS,
@@ -17,6 +17,7 @@ from connectors.admin.mirror.billing import (
 from connectors.admin.mirror.payments import CHARGE_HEADERS, charge_row
 from connectors.models import Charge, Customer, Invoice, Refund, Subscription
 from connectors.money import format_totals
+from lumen.adminkit import flag_column
 
 
 def lifetime_values(customers):

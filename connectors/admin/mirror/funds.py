@@ -9,7 +9,6 @@ from connectors.admin.mirror.base import (
     CreatedWithinFilter,
     MirrorAdmin,
     day_column,
-    flag_column,
     link_column,
     money_column,
     related_rows,
@@ -20,6 +19,7 @@ from connectors.admin.mirror.display import money, readable, table
 from connectors.admin.mirror.links import change_link, mirror_link, model_of
 from connectors.models import BalanceTransaction, Payout
 from connectors.money import format_amount, format_totals
+from lumen.adminkit import flag_column
 
 PAYOUT_STATUSES = ["paid", "pending", "in_transit", "canceled", "failed"]
 REPORTING_CATEGORIES = ["charge", "refund", "refund_failure", "dispute", "dispute_reversal",

@@ -76,11 +76,16 @@ class ChargeAdmin(MirrorAdmin):
     )
     detail_fields = ["customer_link", "payment_intent_link", "amount_money", "captured_money",
                      "refunded_money", "status_badge", "outcome", "risk_badge",
-                     "failure_code", "card_display", "disputed", "balance_transaction_link",
-                     "created"]  # fmt: skip
+                     "failure_readable", "card_display", "dispute_state",
+                     "balance_transaction_link", "created"]  # fmt: skip
     sections = [("Refunds", "refunds"), ("Disputes", "disputes")]
 
     captured_money = money_column("amount_captured", "Captured")
+    dispute_state = adminkit.flag_column("disputed", "Disputed", "Disputed", "No")
+
+    @admin.display(description="Failure", ordering="failure_code")
+    def failure_readable(self, charge):
+        return readable(charge.failure_code)
 
     def get_search_results(self, request, queryset, search_term):
         """As people search: ids exactly, a customer by part of their email or name, an
