@@ -30,7 +30,7 @@ from connectors.admin.mirror.display import (
 from connectors.admin.mirror.links import changelist_url, mirror_link, stripe_link
 from connectors.admin.mirror.selections import SelectionFilter
 from connectors.models import Customer
-from lumen.adminkit import ReadOnly
+from lumen.adminkit import ReadOnly, flag_column
 
 RELATED_ROWS = 20  # rows of related objects shown on an object's page
 LIST_TEMPLATE = "admin/connectors/mirror_change_list.html"
@@ -222,6 +222,9 @@ class MirrorAdmin(ReadOnly, admin.ModelAdmin):
     def prepare_page(self, rows):
         """Set on the rows of a list's page what its columns read from other tables."""
 
+    mode = flag_column("livemode", "Mode", "Live", "Test")
+    presence = flag_column("deleted", "In Stripe", "Deleted in Stripe", "Yes")
+
     # Taking records out of the portal is apart from looking at them (roles: Analyst).
     def has_export_permission(self, request):
         return self.has_view_permission(request) and request.user.has_perm(
@@ -248,7 +251,7 @@ class MirrorAdmin(ReadOnly, admin.ModelAdmin):
         fieldsets = [(None, {"fields": ["stripe_id", "view_in_stripe_page", *self.detail_fields]})]
         fieldsets += [(title, {"fields": [method]}) for title, method in self.sections]
         fieldsets += [
-            ("In the mirror", {"fields": ["connection", "livemode", "deleted", "observed_at"]}),
+            ("In the mirror", {"fields": ["connection", "mode", "presence", "observed_at"]}),
             ("As Stripe sent it", {"fields": ["raw_json"], "classes": ["collapse"]}),
         ]
         return fieldsets
