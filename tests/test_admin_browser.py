@@ -8,7 +8,7 @@ from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import expect, sync_playwright
 
 from audit.models import AuditEvent
-from connectors.models import StripeConnection
+from connectors.models import Charge, StripeConnection, SyncRun
 from lumen.celery import app
 from tests.conftest import TEST_KEY, grant_key, revoke_key
 
@@ -128,3 +128,34 @@ def test_staff_browse_the_audit_log(page, live_server, connection):
     page.press("#searchbar", "Enter")
     page.wait_for_load_state()
     assert page.locator("#result_list tbody tr").count() == 1
+
+
+def test_staff_sync_verify_and_delete_a_connection_from_its_page(
+    page, live_server, emulator, connection, worker, settings
+):
+    settings.LUMEN_SYNC_HISTORY_DAYS = 3650
+    page.goto(f"{live_server.url}/admin/connectors/stripeconnection/{connection.pk}/change/")
+    page.click("button:has-text('Sync now')")
+    expect(page.locator(".messagelist")).to_contain_text("Sync started")
+    # The counts are those of the moment the page was drawn: reload until the sync is done.
+    for _ in range(60):
+        if SyncRun.objects.filter(connection=connection, status="succeeded").exists():
+            break
+        page.wait_for_timeout(500)
+    page.reload()
+    charges = Charge.objects.filter(connection=connection).count()
+    records = page.locator(".connection-records")
+    expect(records.locator("li", has_text="Charges")).to_contain_text(f"{charges:,}")
+    screenshot(page, "connection")
+
+    page.click("button:has-text('Verify now')")
+    expect(page.locator(".messagelist")).to_contain_text("Verifying acme with Stripe")
+
+    page.click("a.deletelink")
+    expect(page.locator("#content")).to_contain_text(f"Charges: {charges:,}")
+    expect(page.locator("#content")).to_contain_text("The audit log is kept")
+    screenshot(page, "connection-delete")
+    page.click("input[type=submit]")
+    expect(page.locator(".messagelist")).to_contain_text("The connection acme was deleted")
+    assert not StripeConnection.objects.exists()
+    assert AuditEvent.objects.filter(operation="connection.deleted", actor="alice").exists()
