@@ -57,10 +57,18 @@ def check_key(connection, key, *, actor, origin=""):
         try_key(connection, key.strip(), parsed.mode, actor=actor, origin=origin)
     except KeyRejected:
         kept = (
-            f"The connection keeps its current key ({connection.masked_key}); nothing was changed."
+            f"The connection keeps its current key ({connection.masked_key}) and shows as "
+            "failing until a key works."
             if connection.pk
             else "Nothing was saved."
         )
+        if connection.pk:
+            # A rotation is usually asked for because the key stopped working: the connection
+            # turns failing, as it would if its own key were refused, and says why.
+            StripeConnection.objects.get(pk=connection.pk).mark_failing(
+                "Stripe refused the new key pasted to replace this one (401); the connection "
+                f"keeps its current key ({connection.masked_key}). Paste a key that works."
+            )
         raise ValidationError(
             "Stripe refused this key (401): it is not a key Stripe knows, or it has been "
             f"revoked. {kept} Copy the key again from Developers → API keys in Stripe's "

@@ -98,7 +98,7 @@ def test_a_refused_new_key_leaves_the_connection_its_key(db, emulator, monkeypat
     with pytest.raises(CommandError, match=r"keeps its current key \(rk_test_…Wxyz\)"):
         connect("acme", "--key-env", "ACME_KEY")
     conn = StripeConnection.objects.get()
-    assert conn.secret_key == TEST_KEY and conn.health == "ok"
+    assert conn.secret_key == TEST_KEY and conn.health == "failing"
 
 
 def test_a_revoked_key_exits_non_zero_with_the_reason(db, emulator, monkeypatch):

@@ -18,7 +18,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from audit import verification
 from audit.models import AuditEvent
 from audit.recorder import Actor
-from connectors import connections, deletion, webhooks
+from connectors import connections, deletion, webhook_endpoints
 from connectors.models import (
     MIRROR_MODELS,
     AppliedEvent,
@@ -65,7 +65,9 @@ def acme(mirror, account, alice):
     )  # fmt: skip
     schedules.keep_in_step(schedule)
     endpoint = WebhookEndpoint(connection=connection)
-    webhooks.save_endpoint(endpoint, secret="whsec_" + "D" * 28 + "Ab12", actor=Actor.user(alice))
+    webhook_endpoints.save_endpoint(
+        endpoint, secret="whsec_" + "D" * 28 + "Ab12", actor=Actor.user(alice)
+    )
     WebhookDelivery.objects.create(
         endpoint=endpoint, event_id="evt_1", event_type="charge.updated", payload={}
     )

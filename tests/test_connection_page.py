@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from audit.recorder import Actor
-from connectors import webhooks
+from connectors import webhook_endpoints
 from connectors.models import MIRROR_MODELS, Charge, SyncRun, WebhookEndpoint
 from tests.accounts import Account, at
 from tests.conftest import member
@@ -152,7 +152,9 @@ def test_each_link_shows_only_to_whoever_may_open_it(client, two):
 
 def test_it_links_to_its_webhook_endpoint(client, connection, alice):
     endpoint = WebhookEndpoint(connection=connection)
-    webhooks.save_endpoint(endpoint, secret="whsec_" + "T" * 28 + "Ab12", actor=Actor.user(alice))
+    webhook_endpoints.save_endpoint(
+        endpoint, secret="whsec_" + "T" * 28 + "Ab12", actor=Actor.user(alice)
+    )
     client.force_login(alice)
     page = page_of(client, connection)
     url = reverse("admin:connectors_webhookendpoint_change", args=[endpoint.pk])

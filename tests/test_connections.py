@@ -271,7 +271,7 @@ def test_a_key_stripe_refuses_on_add_is_not_saved(staff_client, emulator):
     assert [entry.path for entry in emulator.request_log] == ["/v1/account"]
 
 
-def test_a_key_stripe_refuses_on_rotation_leaves_the_connection_as_it_was(
+def test_a_key_stripe_refuses_on_rotation_is_not_saved_and_the_connection_turns_failing(
     staff_client, connection, emulator
 ):
     r = staff_client.post(change_url(connection), {"name": "acme", "key": NEVER_ISSUED})
@@ -280,8 +280,10 @@ def test_a_key_stripe_refuses_on_rotation_leaves_the_connection_as_it_was(
     assert "Stripe refused this key (401)" in page
     assert "keeps its current key (rk_test_…Wxyz)" in page
     connection.refresh_from_db()
+    # The old key stays, and the connection turns failing, saying why.
     assert connection.secret_key == TEST_KEY and connection.key_rotated_at is None
-    assert connection.health == "ok" and connection.health_reason == ""
+    assert connection.health == "failing" and "refused the new key" in connection.health_reason
+    assert connection.failing_since is not None
     assert not AuditEvent.objects.filter(operation="connection.key_rotated").exists()
     refused = AuditEvent.objects.get(http_status=401)
     assert refused.connection_id == connection.pk

@@ -275,9 +275,6 @@ class StripeConnectionAdmin(Styled, admin.ModelAdmin):
             context["webhook"] = webhook_link(obj, request, self.admin_site)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    class Media:
-        css = {"all": ["connectors/connection.css"]}
-
 
 def deleted_message(name, deleted):
     rows = [f"{count:,} {label}" for label, count in deleted.items() if count]
