@@ -44,6 +44,7 @@ SECTIONS = [
         ("connectors", "webhookdelivery", None),
         ("auth", "user", None),
         ("auth", "group", "Roles and groups"),
+        ("assistant", "accesstoken", "Assistant tokens"),
     ]),
     ("Audit", "audit", False, [
         ("audit", "auditevent", None),

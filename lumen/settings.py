@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "connectors",
     "reports",
     "roles",
+    "assistant",  # the MCP server for AI assistants, and its tokens
 ]
 
 MIDDLEWARE = [
