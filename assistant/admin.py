@@ -44,8 +44,15 @@ class AccessTokenForm(forms.ModelForm):
 @admin.register(AccessToken)
 class AccessTokenAdmin(Styled, admin.ModelAdmin):
     form = AccessTokenForm
-    list_display = ["name", "user", "masked", "expires_at", "last_used_at", "state_badge",
-                    "created_at"]  # fmt: skip
+    list_display = [
+        "name",
+        "user",
+        "masked",
+        "expires_at",
+        "last_used_at",
+        "state_badge",
+        "created_at",
+    ]
     list_select_related = ["user"]
     search_fields = ["name", "user__username"]
     actions = ["revoke_selected"]
@@ -74,14 +81,29 @@ class AccessTokenAdmin(Styled, admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["name", "expires_at"]
-        return ["name", "user", "masked", "state_badge", "created_at", "expires_at",
-                "last_used_at", "revoked_at"]  # fmt: skip
+        return [
+            "name",
+            "user",
+            "masked",
+            "state_badge",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["user", "masked", "state_badge", "created_at", "expires_at", "last_used_at",
-                "revoked_at"]  # fmt: skip
+        return [
+            "user",
+            "masked",
+            "state_badge",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -21,7 +21,12 @@ MAX_LIFETIME = timedelta(days=366)
 
 
 class TokenRefused(Exception):
-    """The token cannot be used; the message says why, for the person holding it."""
+    """The token cannot be used; the message says why, for the person holding it. `token`:
+    the token refused, when it is one Lumen issued (revoked, expired, its user gone)."""
+
+    def __init__(self, message, token=None):
+        super().__init__(message)
+        self.token = token
 
 
 def digest_of(secret):
@@ -68,9 +73,9 @@ def recorded(token, by, operation, origin):
     )
 
 
-def authenticate(secret, now=None):
+def authenticate(secret, now=None, touch=True):
     """The active token whose secret this is, with its user; raises TokenRefused saying why
-    not. Marks it used (one UPDATE; the column is for staff, who read it to the minute)."""
+    not. `touch`: mark it used (one UPDATE)."""
     now = now or timezone.now()
     if not secret or not secret.strip():
         raise TokenRefused(
@@ -89,19 +94,23 @@ def authenticate(secret, now=None):
     if state == AccessToken.State.REVOKED:
         raise TokenRefused(
             f"The assistant token {token.name!r} ({token.masked}) was revoked on "
-            f"{token.revoked_at:%Y-%m-%d %H:%M} UTC. Create a new one in Lumen's admin."
+            f"{token.revoked_at:%Y-%m-%d %H:%M} UTC. Create a new one in Lumen's admin.",
+            token,
         )
     if state == AccessToken.State.EXPIRED:
         raise TokenRefused(
             f"The assistant token {token.name!r} ({token.masked}) expired on "
-            f"{token.expires_at:%Y-%m-%d %H:%M} UTC. Create a new one in Lumen's admin."
+            f"{token.expires_at:%Y-%m-%d %H:%M} UTC. Create a new one in Lumen's admin.",
+            token,
         )
     user = token.user
     if not (user.is_active and user.is_staff):
         raise TokenRefused(
             f"The assistant token {token.name!r} belongs to {user.get_username()}, who is no "
-            "longer active staff."
+            "longer active staff.",
+            token,
         )
-    AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    token.last_used_at = now
+    if touch:
+        AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
     return token

@@ -56,6 +56,10 @@ class AuditEvent(models.Model):
         SERVER_ERROR = "server_error", "Stripe error (5xx)"
         NETWORK_ERROR = "network_error", "Network error"
         BLOCKED = "blocked", "Blocked before sending"
+        # An assistant's tool call (assistant.calls) that was not answered: refused (not
+        # permitted, or arguments that ask nothing answerable), or failed while answering.
+        REFUSED = "refused", "Refused (not permitted, or bad arguments)"
+        FAILED = "failed", "Failed"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(db_index=True)
