@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 
 import anyio
+import anyio.to_thread
 import httpx2
 import uvicorn
 from django.utils import timezone
@@ -58,7 +59,8 @@ async def over_http(url, secret):
 
 def talk(server, *requests):
     """One conversation with `server` (what Client takes, or a function returning a fresh
-    transport): "list" lists the tools, (name, arguments) calls one. Returns the answers."""
+    transport): "list" lists the tools, (name, arguments) calls one, a function is called
+    in between (in a thread: it may use the database). Returns the answers."""
 
     async def conversation():
         async with Client(server() if callable(server) else server) as client:
@@ -66,12 +68,30 @@ def talk(server, *requests):
             for request in requests:
                 if request == "list":
                     answers.append(await client.list_tools())
+                elif callable(request):  # something done meanwhile, on the database
+                    answers.append(await anyio.to_thread.run_sync(request))
                 else:
                     name, arguments = request
                     answers.append(await client.call_tool(name, arguments))
             return answers
 
-    return anyio.run(conversation)
+    try:
+        return anyio.run(conversation)
+    except BaseExceptionGroup as group:
+        # The client's task groups wrap what the conversation raised: the one error, for
+        # pytest.raises.
+        leaves = list(leaves_of(group))
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        raise
+
+
+def leaves_of(group):
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            yield from leaves_of(error)
+        else:
+            yield error
 
 
 def ask(server, name, **arguments):

@@ -133,7 +133,7 @@ REVIEWED = {
     "axes_list_attempts", "axes_reset", "axes_reset_failure_logs", "axes_reset_ip",
     "axes_reset_ip_username", "axes_reset_logs", "axes_reset_username",
 }  # fmt: skip
-LUMEN_APPS = {"audit", "connectors", "reports", "safety"}
+LUMEN_APPS = {"assistant", "audit", "connectors", "reports", "safety"}
 
 
 def test_every_command_of_a_dependency_was_reviewed():
