@@ -1,19 +1,21 @@
 """One tool call: who makes it, what it may do, and the audit row that records it.
 
-Every `tools/call` passes through `Gate`, a middleware of the SDK's server: it signs the call
-in with the assistant token (the stdio process's, or the HTTP request's bearer token), lets
-the SDK validate the arguments and run the tool, and then writes one audit row, whatever
-happened: actor the token's user, origin "assistant", operation "assistant.<tool>", the
-arguments, the outcome, the duration and the number of records returned.
-
-The tool itself runs in a worker thread of the SDK (Django's ORM is synchronous); it reads
-its `Call` (the user, the token) from a context variable that the thread inherits, and
-states the permission it needs with `require()`, the same codenames the admin checks.
+Every `tools/call` passes through `Gate`, a middleware of the SDK's server, which opens a
+`Call` with the caller's assistant token (the stdio process's, or the HTTP request's bearer
+token) and lets the SDK validate the arguments and run the tool. The tool runs in a worker
+thread of the SDK (Django's ORM is synchronous) and does all of a call's database work in
+that one thread, as a Django request would: it signs the token in, checks the permission the
+tool needs (`require()`, the codenames the admin checks), answers, and writes the call's one
+audit row (actor the token's user, origin "assistant", operation "assistant.<tool>", the
+arguments, the outcome, the duration, the number of records returned). A call the SDK
+refuses before the tool runs (an unknown tool, arguments that do not fit its schema) is
+recorded by the Gate instead.
 """
 
 import functools
 import re
 import time
+from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -38,19 +40,44 @@ SECRETS = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]{8,}|\blumen_[A-Z
 
 @dataclass
 class Call:
-    token: object  # assistant.models.AccessToken
+    secret: str | None  # the assistant token's, as given
     transport: str  # "stdio" or "http"
     tool: str
     arguments: dict
     started: float = field(default_factory=time.monotonic)
+    token: object = None  # assistant.models.AccessToken, once signed in
     outcome: str = AuditEvent.Outcome.OK
     message: str = ""
     count: int | None = None
     connection: object = None  # the StripeConnection it read, when it read one
+    signed_in: bool = False  # whether sign_in() was tried
+    recorded: bool = False
 
     @property
     def user(self):
         return self.token.user
+
+    def sign_in(self):
+        """The token's user, or MCPError saying why the token cannot be used (a protocol
+        error: no tool of this server answers a refused token)."""
+        self.signed_in = True
+        try:
+            self.token = tokens.authenticate(self.secret)
+        except tokens.TokenRefused as e:
+            self.token = e.token  # for the audit row, when it is a token Lumen issued
+            self.outcome, self.message = AuditEvent.Outcome.REFUSED, str(e)
+            raise MCPError(code=TOKEN_REFUSED, message=str(e)) from None
+
+    def finish(self):
+        """Write the call's audit row, once; a token Lumen never issued names nobody."""
+        if self.recorded:
+            return
+        self.recorded = True
+        if self.token is None and not self.signed_in:
+            with suppress(MCPError):  # refused: recorded below if the token is Lumen's
+                self.sign_in()
+        if self.token is not None:
+            recorded(self)
 
 
 _current = ContextVar("assistant_call")
@@ -113,30 +140,28 @@ def tool(*, title, permission, reaches_stripe=False):
     def register(fn):
         @functools.wraps(fn)
         def run(**arguments):
-            close_old_connections()  # as Django does around each request
             call = current()
+            close_old_connections()  # as Django does around a request
             try:
+                call.sign_in()
                 require(permission)
                 answer = fn(**arguments)
                 call.count = answer.record_count()
                 return answer
-            except ToolError:
-                raise  # refused or failed, and recorded as such by refuse() or fail()
+            except (ToolError, MCPError):
+                raise  # refused or failed, and said so by sign_in(), refuse() or fail()
             except Exception as e:
                 call.outcome = AuditEvent.Outcome.FAILED
                 call.message = SECRETS.sub("[secret removed]", f"{type(e).__name__}: {e}")
                 raise
             finally:
+                call.finish()
                 close_old_connections()
 
         TOOLS.append(ToolSpec(run, fn.__name__, title, permission, reaches_stripe))
         return run
 
     return register
-
-
-def permitted_tools(user):
-    return {spec.name for spec in TOOLS if user.has_perm(spec.permission)}
 
 
 def safe_arguments(value):
@@ -172,20 +197,25 @@ class Gate:
     def __init__(self, stdio_secret=None):
         self.stdio_secret = stdio_secret
 
+    def secret_of(self, ctx):
+        if ctx.request is None:
+            return self.stdio_secret
+        user = ctx.request.scope.get("user")
+        return user.access_token.token if isinstance(user, AuthenticatedUser) else None
+
     async def __call__(self, ctx, call_next):
         if ctx.method not in ("tools/list", "tools/call"):
             return await call_next(ctx)
         transport = "stdio" if ctx.request is None else "http"
-        token = await in_thread(self.sign_in, ctx, transport)
         if ctx.method == "tools/list":
-            result = await call_next(ctx)
             # A tool the user may not use is not offered: the model chooses among what works.
-            allowed = await in_thread(permitted_tools, token.user)
+            allowed = await in_thread(permitted_tools, Call(self.secret_of(ctx), transport, "", {}))
+            result = await call_next(ctx)
             result["tools"] = [t for t in result["tools"] if t["name"] in allowed]
             return result
         params = ctx.params or {}
         call = Call(
-            token,
+            self.secret_of(ctx),
             transport,
             str(params.get("name", ""))[:48],
             safe_arguments(params.get("arguments") or {}),
@@ -193,11 +223,6 @@ class Gate:
         reset = _current.set(call)
         try:
             result = await call_next(ctx)
-        except BaseException as e:
-            call.outcome = AuditEvent.Outcome.FAILED
-            call.message = call.message or SECRETS.sub("[secret removed]", repr(e))
-            raise
-        else:
             if result.get("isError") and call.outcome == AuditEvent.Outcome.OK:
                 # Refused by the SDK before the tool ran: an unknown tool, or arguments that
                 # do not fit its input schema.
@@ -205,30 +230,21 @@ class Gate:
                 text = " ".join(c.get("text", "") for c in result.get("content", []))
                 call.message = SECRETS.sub("[secret removed]", text)
             return result
+        except BaseException as e:
+            if call.outcome == AuditEvent.Outcome.OK:
+                call.outcome = AuditEvent.Outcome.FAILED
+                call.message = SECRETS.sub("[secret removed]", repr(e))
+            raise
         finally:
             _current.reset(reset)
-            await in_thread(recorded, call)
+            if not call.recorded:
+                await in_thread(call.finish)
 
-    def sign_in(self, ctx, transport):
-        secret = self.stdio_secret
-        if transport == "http":
-            user = ctx.request.scope.get("user")
-            secret = user.access_token.token if isinstance(user, AuthenticatedUser) else None
-        try:
-            return tokens.authenticate(secret)
-        except tokens.TokenRefused as e:
-            if e.token is not None and ctx.method == "tools/call":
-                params = ctx.params or {}
-                refused = Call(
-                    e.token,
-                    transport,
-                    str(params.get("name", ""))[:48],
-                    safe_arguments(params.get("arguments") or {}),
-                    outcome=AuditEvent.Outcome.REFUSED,
-                    message=str(e),
-                )
-                recorded(refused)
-            raise MCPError(code=TOKEN_REFUSED, message=str(e)) from None
+
+def permitted_tools(call):
+    """The names of the tools the caller's user may use (MCPError for a refused token)."""
+    call.sign_in()
+    return {spec.name for spec in TOOLS if call.user.has_perm(spec.permission)}
 
 
 def recorded(call):

@@ -4,6 +4,7 @@ figure with the records it sums."""
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
@@ -154,13 +155,14 @@ def fresh_run(kind, connection, period):
 
 def cited(run):
     """Each figure of the run with its records: count and total (the figure itself), a few
-    ids and the admin's list of all of them."""
+    ids and the admin's list of all of them. Two queries, however many figures."""
+    examples = first_records(run)
     found = []
     for (line, figure), sums in sorted(citations.figures(run.pk).items()):
         if not sums.count:
             continue
-        examples = first_records(run, line, figure)
-        model = model_of(examples[0]) if examples else None
+        ids = examples.get((line, figure), [])
+        model = model_of(ids[0]) if ids else None
         url = cited_url(run, model, line, figure) if model else None
         found.append(
             Citation(
@@ -168,21 +170,27 @@ def cited(run):
                 figure=figure,
                 count=sums.count,
                 total=sums.total,
-                examples=examples,
+                examples=ids,
                 records=absolute(url) if url else admin_url(run),
             )
         )
     return found
 
 
-def first_records(run, line, figure):
-    """A few ids of a figure's records, from its first stored chunk: no more of the
-    chunk's text is split than needed (a chunk holds ~15,000 ids on a big account)."""
-    entries = (
-        ReportCitation.objects.filter(run=run, line=line, figure=figure)
+def first_records(run):
+    """{(line, figure): a few of its record ids}, from each figure's first stored chunk; no
+    more of a chunk's text is split than needed (a chunk holds ~15,000 ids on a big
+    account)."""
+    first_chunk = (
+        ReportCitation.objects.filter(run=run, line=OuterRef("line"), figure=OuterRef("figure"))
         .order_by("chunk")
-        .values_list("entries", flat=True)
-        .first()
-    ) or ""
-    pairs = entries.split(",", document.EXAMPLES)[: document.EXAMPLES]
-    return [pair.rpartition(":")[0] for pair in pairs if pair]
+        .values("chunk")[:1]
+    )
+    rows = ReportCitation.objects.filter(run=run, chunk=Subquery(first_chunk)).values_list(
+        "line", "figure", "entries"
+    )
+    found = {}
+    for line, figure, entries in rows:
+        pairs = entries.split(",", document.EXAMPLES)[: document.EXAMPLES]
+        found[(line, figure)] = [pair.rpartition(":")[0] for pair in pairs if pair]
+    return found
