@@ -46,10 +46,10 @@ def transport_security():
     hosts = settings.ALLOWED_HOSTS
     if any(host == "*" or host.startswith(".") for host in hosts):
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    origins = [settings.LUMEN_BASE_URL, *settings.CSRF_TRUSTED_ORIGINS]
     return TransportSecuritySettings(
         allowed_hosts=[h for host in hosts for h in (host, f"{host}:*")],
-        allowed_origins=[o for origin in origins for o in (origin, f"{origin}:*")],
+        # A browser page may call only from Lumen's own origins (desktop assistants send none).
+        allowed_origins=[settings.LUMEN_BASE_URL, *settings.CSRF_TRUSTED_ORIGINS],
     )
 
 

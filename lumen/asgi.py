@@ -14,7 +14,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lumen.settings")
 django_application = get_asgi_application()  # sets Django up: assistant.http needs the apps
 
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
 from assistant import http  # noqa: E402
+
+if settings.DEBUG:
+    # As runserver does in development; production serves STATIC_ROOT from the web server.
+    django_application = ASGIStaticFilesHandler(django_application)
 
 
 def make_application():

@@ -57,13 +57,15 @@ async def over_http(url, secret):
         yield streams
 
 
-def talk(server, *requests):
+def talk(server, *requests, mode="auto"):
     """One conversation with `server` (what Client takes, or a function returning a fresh
     transport): "list" lists the tools, (name, arguments) calls one, a function is called
-    in between (in a thread: it may use the database). Returns the answers."""
+    in between (in a thread: it may use the database). Returns the answers. `mode`: the
+    client's ("legacy": the initialize handshake of protocol 2025-11-25 and before, as the
+    desktop assistants of 2026 open a connection)."""
 
     async def conversation():
-        async with Client(server() if callable(server) else server) as client:
+        async with Client(server() if callable(server) else server, mode=mode) as client:
             answers = []
             for request in requests:
                 if request == "list":

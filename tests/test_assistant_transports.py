@@ -66,7 +66,7 @@ def text_of(answers):
 
 def test_over_stdio_an_assistant_lists_and_calls_every_tool(acme, analyst):
     calls = every_tool(acme)
-    [listed, *answers] = talk(stdio(token_for(analyst)), "list", *calls)
+    [listed, *answers] = talk(stdio(token_for(analyst)), "list", *calls, mode="legacy")
 
     assert {t.name for t in listed.tools} == {name for name, _ in calls}  # no sync: an analyst
     for (name, _), answer in zip(calls, answers, strict=True):
@@ -166,6 +166,7 @@ def test_over_http_each_call_acts_as_the_bearer_tokens_user(server, acme, viewer
         search,
         ("sync", {"connection": "acme"}),
         ("report", {"kind": "disputes", "connection": "acme"}),
+        mode="legacy",
     )
     assert {"sync", "report"}.isdisjoint(t.name for t in listed.tools)
     assert {c["card"] for c in found.structured_content["charges"]} == {"•••• hidden"}
