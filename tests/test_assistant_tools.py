@@ -16,7 +16,7 @@ from audit.models import AuditEvent
 from connectors.admin.mirror.customers import lifetime_values
 from connectors.models import Balance, Charge, Customer, Dispute, Invoice, Payout, SyncRun
 from reports.models import ReportRun
-from tests.accounts import Account, at, report
+from tests.accounts import Account, at, connect, report
 from tests.assistants import ask, in_process, refusal, talk, token_for
 from tests.conftest import TEST_KEY, member
 from tests.test_report_runs import figures_of
@@ -245,9 +245,12 @@ def test_bad_arguments_are_refused_with_a_message_the_model_can_act_on(as_analys
     assert "takes no period" in refusal(
         as_analyst, "report", kind="disputes", connection="acme", days=7
     )
+    connect("globex")
+    never = refusal(as_analyst, "report", kind="revenue", connection="globex")
+    assert "has never been synced" in never and "the `sync` tool syncs it" in never
     assert not ReportRun.objects.exists()
     refused = AuditEvent.objects.filter(origin="assistant", outcome="refused")
-    assert refused.count() == 7
+    assert refused.count() == 8
 
 
 def test_subscriptions_open_invoices_products_coupons_payouts_and_balance(as_analyst, acme):

@@ -65,8 +65,8 @@ class CustomerAndMoney(Answer):
         return 1 + sum(len(getattr(self, kind)) for kind in KINDS)
 
 
-# Each kind of record on a customer's answer: the mirror's model, how its rows belong to the
-# customer, and how they are turned into records.
+# Each kind of record on a customer's answer: the mirror's model, and the column that ties its
+# rows to the customer (a refund or a dispute is of one of the customer's charges).
 KINDS = {
     "subscriptions": (mirror.Subscription, "customer"),
     "invoices": (mirror.Invoice, "customer"),
@@ -92,15 +92,12 @@ def customer(
     """One customer with their subscriptions, their newest invoices, charges, refunds and
     disputes, and their lifetime value. Find the id with find_customers."""
     names = arguments.connections(connection)
-    found = list(
-        mirror.Customer.objects.filter(connection_id__in=names, stripe_id=id.strip()).defer("raw")[
-            :2
-        ]
-    )
+    found = mirror.Customer.objects.filter(connection_id__in=names, stripe_id=id.strip())
+    found = list(found.defer("raw")[:2])
     if not found:
+        where = "" if connection is None else f" of {connection}"
         raise refuse(
-            f"No customer {id!r} in the mirror{'' if connection is None else ' of ' + connection}. "
-            "find_customers finds one by email or name."
+            f"No customer {id!r} in the mirror{where}. find_customers finds one by email or name."
         )
     if len(found) > 1:
         raise refuse(

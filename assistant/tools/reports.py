@@ -113,6 +113,8 @@ def report(
         message = str(e)
         for option, name in ARGUMENT_NAMES.items():
             message = message.replace(option, name)
+        if isinstance(e, runner.NotReady):
+            message += " Here: the `sync` tool syncs it, for a connection admin."
         raise refuse(message) from None
     run = fresh_run(kind, chosen, period)
     reused = run is not None
