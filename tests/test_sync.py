@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection as db
 from django.db import transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -278,6 +280,34 @@ def test_a_charge_learns_its_invoice_whichever_arrives_first(connection, emulato
         Charge.objects.get(connection=connection, stripe_id=charge["id"]).invoice
         == (payment["invoice"])
     )
+
+
+def statements_to_store(connection, resource, objects):
+    with transaction.atomic(), CaptureQueriesContext(db) as queries:
+        store_objects(connection, resource, objects, timezone.now())
+    return len(queries)
+
+
+def test_a_page_is_written_in_as_many_statements_whatever_its_size(connection, emulator):
+    """A statement per kind and page, never one per object: a page of 100 objects costs the
+    statements of a page of 10, new or changed, with what comes inside them (invoice lines)
+    and the links they complete (charges to their invoices)."""
+    store = emulator.store
+    # The invoice payments first, so that each charge below is linked to its invoice.
+    statements_to_store(connection, "invoice_payments", store.objects("invoice_payments"))
+    for resource in ("charges", "invoices", "payment_intents", "balance_transactions"):
+        objects = store.objects(resource)
+        few, many = objects[:10], objects[10:110]
+        assert len(many) == 100
+        assert statements_to_store(connection, resource, few) == statements_to_store(
+            connection, resource, many
+        ), f"new {resource}"
+        changed = [{**o, "metadata": {"seen": "again"}} for o in objects[:110]]
+        assert statements_to_store(connection, resource, changed[:10]) == statements_to_store(
+            connection, resource, changed[10:]
+        ), f"changed {resource}"
+    statements_to_store(connection, "charges", store.objects("charges")[110:])
+    assert_charges_know_their_invoices(store, connection)
 
 
 # How far back the first sync reads ------------------------------------------------------

@@ -43,6 +43,9 @@ class MirrorObject(models.Model):
     # The resource name in connectors.resources (and Stripe's URL), and the `object` field.
     resource = ""
     object_name = ""
+    # Columns the sync fills from elsewhere than the object itself: a new version of the
+    # object leaves them as they are.
+    filled_by_sync = ()
 
     class Meta:
         abstract = True
@@ -527,6 +530,7 @@ class BalanceTransaction(MirrorObject):
     # Which automatic payout paid this out: learnt from /v1/balance_transactions?payout=ID,
     # since the transaction itself does not say.
     payout = models.CharField(max_length=255, blank=True, db_index=True)
+    filled_by_sync = ("payout",)
 
     Meta = mirror_meta("balance_transaction")
 
