@@ -47,6 +47,10 @@ class AuditEvent(models.Model):
 
     class Outcome(models.TextChoices):
         OK = "ok", "OK"
+        # Stripe's 403 where a 403 is the answer expected: a restricted key may not read the
+        # account (connectors.resources.ACCOUNT), and the refusal still tells its id. Not a
+        # failure, so not filed under "Refused by Stripe".
+        NOT_PERMITTED = "not_permitted", "Not permitted, as expected (probe)"
         CLIENT_ERROR = "client_error", "Refused by Stripe (4xx)"
         RATE_LIMITED = "rate_limited", "Rate limited (429)"
         SERVER_ERROR = "server_error", "Stripe error (5xx)"

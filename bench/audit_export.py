@@ -3,8 +3,9 @@
     .venv/bin/python bench/audit_export.py [--rows N]
 
 Measures the streaming CSV export (audit.export, as used by `manage.py audit_export` and the
-admin's "Download CSV (streaming)") against the baseline: django-import-export 4.4.3 as the
-admin's Export button runs it (AuditEventResource -> tablib Dataset -> CSV, with the project's
+admin's "Download CSV") against the baseline: django-import-export 4.4.3 as `manage.py
+export` runs it, and as the admin's second export button ran it before the admin kept only
+the streaming one (AuditEventResource -> tablib Dataset -> CSV, with the project's
 settings). Each export runs in a fresh child process and its peak memory is that process's
 maximum resident set size.
 
@@ -155,7 +156,7 @@ def export_streaming(path):
 def export_import_export(path):
     from import_export.formats.base_formats import CSV
 
-    from audit.admin import AuditEventResource
+    from audit.export import AuditEventResource
     from audit.models import AuditEvent
 
     started = time.perf_counter()
@@ -236,7 +237,7 @@ def main():
 
     escaping = getattr(settings, "IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT", False)
     print(
-        "  baseline: django-import-export 4.4.3 as the admin's Export button runs it "
+        "  baseline: django-import-export 4.4.3 as `manage.py export` runs it "
         f"(AuditEventResource -> tablib -> CSV, IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT={escaping})"
     )
     print(f"  Django set up, nothing exported: {idle['peak_mb']:.0f} MB peak RSS")

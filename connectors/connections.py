@@ -1,4 +1,5 @@
-"""What staff do to a connection: save a key (create or rotate), verify it, delete it.
+"""What staff do to a connection: save a key (create or rotate) once Stripe has been asked
+about it, verify it, sync it, delete it.
 
 The admin, the `connect` command and the Celery tasks all come through here, so each action
 is validated, verified and recorded on the audit log the same way whoever starts it.
@@ -8,16 +9,19 @@ import json
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from audit.recorder import record
-from connectors.door import Door, DoorError, PermissionMissing
+from connectors import deletion
+from connectors.door import Door, DoorError, KeyRejected, PermissionMissing, try_key
 from connectors.keys import parse_key
 from connectors.models import StripeConnection
 from connectors.resources import ACCOUNT, RESOURCES
+from connectors.sync import lease
 
 
 @dataclass
@@ -40,10 +44,49 @@ def record_action(connection, actor, operation, origin="", **params):
     )
 
 
+@sensitive_variables("key")
+def check_key(connection, key, *, actor, origin=""):
+    """Ask Stripe whether it accepts a key about to be saved in `connection` (one audited
+    call, connectors.door.try_key), so that a key it refuses is never stored.
+
+    Raises ValidationError when Stripe refuses the key (401): save nothing. Returns "" when
+    Stripe accepted it, or why Stripe could not tell (5xx, timeout, network): the key may
+    then be saved, unverified, with that reason (save_key's `unverified_reason`)."""
+    parsed = parse_key(key)
+    try:
+        try_key(connection, key.strip(), parsed.mode, actor=actor, origin=origin)
+    except KeyRejected:
+        kept = (
+            f"The connection keeps its current key ({connection.masked_key}) and shows as "
+            "failing until a key works."
+            if connection.pk
+            else "Nothing was saved."
+        )
+        if connection.pk:
+            # A rotation is usually asked for because the key stopped working: the connection
+            # turns failing, as it would if its own key were refused, and says why.
+            StripeConnection.objects.get(pk=connection.pk).mark_failing(
+                "Stripe refused the new key pasted to replace this one (401); the connection "
+                f"keeps its current key ({connection.masked_key}). Paste a key that works."
+            )
+        raise ValidationError(
+            "Stripe refused this key (401): it is not a key Stripe knows, or it has been "
+            f"revoked. {kept} Copy the key again from Developers → API keys in Stripe's "
+            "dashboard.",
+            code="refused",
+        ) from None
+    except DoorError as e:
+        return f"Stripe could not be asked about the key when it was saved ({e})."
+    return ""
+
+
 @sensitive_variables("key", "parsed")
-def save_key(connection, key, *, actor, origin=""):
+def save_key(connection, key, *, actor, origin="", unverified_reason=""):
     """Create the connection or rotate its key. Raises ValidationError for a bad key, in
-    which case nothing is saved. Returns the warnings to show (a full secret key)."""
+    which case nothing is saved. Returns the warnings to show (a full secret key).
+
+    `unverified_reason` says why the new key is not known to work yet (check_key could not
+    ask Stripe); the connection shows it until a verification succeeds."""
     parsed = parse_key(key)
     creating = connection.pk is None
     if not creating and connection.holds_key(key.strip()):
@@ -53,6 +96,7 @@ def save_key(connection, key, *, actor, origin=""):
         return [parsed.warning] if parsed.warning else []
     with transaction.atomic():
         rotating = connection.set_key(key.strip(), parsed)
+        connection.health_reason = unverified_reason
         connection.save()
         operation = (
             "connection.created"
@@ -71,11 +115,48 @@ def save_key(connection, key, *, actor, origin=""):
     return [parsed.warning] if parsed.warning else []
 
 
-def delete_connection(connection, *, actor, origin=""):
-    with transaction.atomic():
-        record_action(connection, actor, "connection.deleted", origin, key=connection.masked_key)
-        PeriodicTask.objects.filter(name=schedule_name(connection)).delete()
-        connection.delete()
+class ConnectionBusy(Exception):
+    """The connection is being synced: it cannot be deleted now. The message is for staff."""
+
+
+def busy_message(connection, holder):
+    return (
+        f"The connection {connection.name} is being synced now (by {holder}): wait for the "
+        "sync to finish (see its sync runs), then delete it. Nothing was deleted."
+    )
+
+
+def delete_connection(connection, *, actor, origin="", progress=None):
+    """Delete the connection, its mirror, sync runs, report runs and schedules and its
+    webhook endpoint, in batches (connectors.deletion); keep the audit log as it is, and add
+    to it who deleted what. Returns {what: rows deleted}.
+
+    Raises ConnectionBusy, deleting nothing, while a sync of it runs. The connection is
+    claimed as a sync claims it, so no sync starts until it is gone; should the deletion
+    stop half-way, running it again finishes it."""
+    if not lease.claim(connection):
+        raise ConnectionBusy(
+            busy_message(connection, lease.syncing_now(connection) or "another process")
+        )
+    try:
+        deleted = deletion.delete_parts(
+            connection, progress=progress, between=lambda: lease.renew(connection)
+        )
+        with transaction.atomic():
+            record_action(
+                connection,
+                actor,
+                "connection.deleted",
+                origin,
+                key=connection.masked_key,
+                account=connection.account_id,
+                deleted={label: rows for label, rows in deleted.items() if rows},
+            )
+            PeriodicTask.objects.filter(name=schedule_name(connection)).delete()
+            connection.delete()
+    finally:
+        lease.release(connection)  # nothing to release once the connection is gone
+    return deleted
 
 
 def schedule_name(connection):

@@ -4,13 +4,15 @@ Read-only by construction: any method but GET is refused (and recorded) before a
 leaves the process. Every attempt is paced by the per-connection rate limit, retried when
 Stripe says it is worth retrying, and written to the audit log, whatever the answer: a
 redirect or a body that is not a JSON object is recorded and refused, never followed or
-used. The key is read from the encrypted column here and nowhere else; it never appears in
-what this module raises, logs or records, nor in the local variables an error report shows.
+used. The key is read from the encrypted column here and nowhere else (a key not stored yet
+is handed to try_key); it never appears in what this module raises, logs or records, nor in
+the local variables an error report shows.
 
 Responses are used as plain parsed JSON: building the stripe library's objects costs more
 than the network on a large account (see the design's measured facts).
 """
 
+import contextlib
 import logging
 import random
 import re
@@ -27,12 +29,20 @@ from audit.models import AuditEvent
 from audit.recorder import record
 from connectors.keys import mask
 from connectors.ratelimit import wait_for_slot
-from connectors.resources import BY_NAME, BY_PERMISSION, resource_of_path
+from connectors.resources import ACCOUNT, BY_NAME, BY_PERMISSION, resource_of_path
 
 log = logging.getLogger(__name__)
 
 Outcome = AuditEvent.Outcome
+# Why a connection fails when Stripe answers 401, by whether its key ever worked: a key that
+# was verified has since been revoked or rolled in Stripe's dashboard; a key never verified
+# may never have been one Stripe knew (mistyped, cut short, from another account).
 KEY_REJECTED = "Stripe refused the key (revoked or rotated): paste a new key."
+KEY_NEVER_WORKED = (
+    "Stripe refused the key; it has never worked (check that it was copied whole): paste a new key."
+)
+# A key tried before it is stored (try_key) is asked once, while a person waits for the page.
+TRIAL_TIMEOUT = 10
 
 
 class DoorError(Exception):
@@ -75,10 +85,13 @@ class Door:
     of a call that happened must not be rolled back with the caller's work.
     """
 
-    def __init__(self, connection, *, actor, origin=""):
+    def __init__(self, connection, *, actor, origin="", trial=False):
         self.connection = connection
         self.actor = actor
         self.origin = origin
+        # Trying a key not stored yet (try_key): one attempt, and what Stripe answers says
+        # nothing about the health of the connection, whose key is another one.
+        self.trial = trial
         self.calls = 0  # attempts sent, for whoever counts API calls (a sync run)
         self._calls_lock = threading.Lock()  # a sync's readers share one door
         # A client per thread: RequestsClient shares the session it is given between threads.
@@ -129,9 +142,10 @@ class Door:
             try:
                 return self._attempt(path, params, attempt)
             except _Retryable as e:
-                if attempt > settings.STRIPE_MAX_RETRIES:
+                if self.trial or attempt > settings.STRIPE_MAX_RETRIES:
+                    tries = f"{attempt} attempts" if attempt > 1 else "1 attempt"
                     raise StripeUnavailable(
-                        f"Stripe did not answer {path} after {attempt} attempts: {e}"
+                        f"Stripe did not answer {path} after {tries}: {e}"
                     ) from None
                 time.sleep(backoff_delay(attempt, e.retry_after))
                 attempt += 1
@@ -162,7 +176,7 @@ class Door:
             duration_ms=elapsed_ms(started),
             object_count=count,
         )
-        if self.connection.health == self.connection.Health.FAILING:
+        if not self.trial and self.connection.health == self.connection.Health.FAILING:
             self.connection.mark_ok()
         return data
 
@@ -181,6 +195,12 @@ class Door:
             outcome = Outcome.RATE_LIMITED
         elif status >= 500:
             outcome = Outcome.SERVER_ERROR
+        elif status == 403 and resource_of_path(path) == (ACCOUNT.name, ""):
+            outcome = Outcome.NOT_PERMITTED
+            message = (
+                "Expected: Stripe lets no restricted key read the account; its id is read "
+                f"from this answer. Stripe said: {message}"
+            )
         else:
             outcome = Outcome.CLIENT_ERROR
         self._record(
@@ -195,14 +215,18 @@ class Door:
             message=message,
         )
 
-        retryable = outcome != Outcome.CLIENT_ERROR or (status == 409 and should_retry == "true")
+        refused = outcome in (Outcome.CLIENT_ERROR, Outcome.NOT_PERMITTED)
+        retryable = not refused or (status == 409 and should_retry == "true")
         if should_retry == "false":
             retryable = False
         if retryable:
             return _Retryable(message, retry_after(headers))
         if status == 401:
-            self.connection.mark_failing(KEY_REJECTED)
-            return KeyRejected(KEY_REJECTED)
+            if self.trial:
+                return KeyRejected("Stripe refused the key (401).")
+            reason = KEY_REJECTED if self.connection.last_verified_at else KEY_NEVER_WORKED
+            self.connection.mark_failing(reason)
+            return KeyRejected(reason)
         if status == 403:
             return permission_missing(path, message)
         return StripeRequestFailed(
@@ -264,13 +288,14 @@ class Door:
         client = getattr(self._local, "client", None)
         if client is None:
             key = self.connection.secret_key
+            timeout = settings.STRIPE_TIMEOUT
+            if self.trial:
+                timeout = min(timeout, TRIAL_TIMEOUT)
             client = self._local.client = stripe.StripeClient(
                 key,
                 base_addresses={"api": settings.STRIPE_API_BASE},
                 max_network_retries=0,  # the door retries, so that each attempt is audited
-                http_client=stripe.RequestsClient(
-                    timeout=settings.STRIPE_TIMEOUT, session=_NoRedirects()
-                ),
+                http_client=stripe.RequestsClient(timeout=timeout, session=_NoRedirects()),
             )
         return client
 
@@ -283,6 +308,23 @@ class Door:
 
     def _safe_params(self, params):
         return {k: self._safe(v) if isinstance(v, str) else v for k, v in params.items()}
+
+
+@sensitive_variables("key", "candidate")
+def try_key(connection, key, mode, *, actor, origin=""):
+    """Ask Stripe once whether it accepts `key`, before the key is stored in `connection`.
+
+    One GET /v1/account, the cheapest read the verification makes (a restricted key's 403
+    there still proves Stripe knows the key), recorded on the audit log under the
+    connection's id and name. Returns when Stripe accepted the key; raises KeyRejected when
+    it refused it (401), or another DoorError when it could not tell (5xx, timeout,
+    network). Neither the connection nor its health changes.
+    """
+    candidate = type(connection)(pk=connection.pk, name=connection.name, mode=mode)
+    candidate.secret_key = key
+    door = Door(candidate, actor=actor, origin=origin, trial=True)
+    with contextlib.suppress(PermissionMissing):  # a restricted key's answer: Stripe knew it
+        door.retrieve(ACCOUNT.name)
 
 
 class _NoRedirects(requests.Session):

@@ -1,11 +1,17 @@
 from django import forms
+from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
+from connectors import connections
 from connectors.keys import parse_key
 from connectors.models import StripeConnection
 
 
 class StripeConnectionForm(forms.ModelForm):
+    # Who is saving (an audit.recorder.Actor): the key is tried with Stripe in their name.
+    # Set per request by the admin's get_form.
+    actor = None
+
     # Never rendered back (render_value=False), not even after a validation error: the page
     # is the one place the key would otherwise show up again.
     key = forms.CharField(
@@ -43,3 +49,21 @@ class StripeConnectionForm(forms.ModelForm):
             return ""
         self.parsed_key = parse_key(key)
         return key
+
+    @sensitive_variables("key")
+    def _post_clean(self):
+        super()._post_clean()
+        # Stripe is asked last, once everything else is valid (the name is free, the key
+        # well formed), and only about a key the connection does not hold already.
+        self.unverified_reason = ""
+        key = self.cleaned_data.get("key")
+        if self.errors or not key or self.instance.holds_key(key):
+            return
+        if self.actor is None:
+            raise ImproperlyConfigured("StripeConnectionForm.actor: who is asking Stripe")
+        try:
+            self.unverified_reason = connections.check_key(
+                self.instance, key, actor=self.actor, origin="admin"
+            )
+        except forms.ValidationError as e:
+            self.add_error("key", e)

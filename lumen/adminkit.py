@@ -61,3 +61,13 @@ def flag_column(field, description, true_text, false_text=NONE):
         return true_text if getattr(obj, field) else false_text
 
     return column
+
+
+def readable_column(field, description):
+    """A Stripe enum value as staff read it ("credit_not_processed" -> "Credit not processed")."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj):
+        return readable(getattr(obj, field))
+
+    return column

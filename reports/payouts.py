@@ -75,11 +75,11 @@ def payouts(connection, period, now, run_id):
         "fee_sums": ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in FEE_COLUMNS.values()),
     }
     params = {"conn": connection.pk, "start": sql.moment(start), "end": sql.moment(end)}
+    # The sums and the citations read the same transactions: side by side where they can.
+    sums = sql.alongside(sql.render(SUMS, **columns), params)
     citations.write(run_id, sql.render(CTES, **columns), params, hashed=True)
     components, fee_breakdown, odd = {}, {}, 0
-    for payout, category, currency, count, amount, fee, net, *fees, strange in sql.fetchall(
-        sql.render(SUMS, **columns), params
-    ):
+    for payout, category, currency, count, amount, fee, net, *fees, strange in sums():
         odd += strange
         components.setdefault(payout, {})[category] = {
             "count": count, "amount": amount, "fee": fee, "net": net,

@@ -8,6 +8,7 @@ Money stays integral throughout: PostgreSQL's SUM of a bigint is a numeric, so r
 casts each SUM back to BIGINT before dividing (SQLite's integers need no such care).
 """
 
+import threading
 from contextlib import contextmanager
 
 from django.db import connection, transaction
@@ -108,8 +109,53 @@ def snapshot():
     with transaction.atomic():
         if outermost and connection.vendor == "postgresql":
             execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
+            connection.lumen_shared_snapshot = fetchall("SELECT pg_export_snapshot()", [])[0][0]
         tune()
-        yield
+        try:
+            yield
+        finally:
+            connection.lumen_shared_snapshot = None
+
+
+def alongside(query, params):
+    """Start `query` (a read) on a database connection of its own, seeing exactly what this
+    snapshot() sees, while this connection goes on with other work; returns a function that
+    waits for its rows.
+
+    On a big account a report's two heaviest statements (writing its citations, summing its
+    figures) each scan the same rows; PostgreSQL runs them on two cores at once only from two
+    connections, and an exported snapshot lets the second see the same mirror as the first.
+    Where that cannot be (SQLite, or inside an enclosing transaction, whose uncommitted rows
+    no other connection sees) the query simply runs here, when its rows are asked for."""
+    shared = getattr(connection, "lumen_shared_snapshot", None)
+    if not shared:
+        return lambda: fetchall(query, params)
+    found = {}
+
+    def read():
+        from django.db import connection as own  # this thread's own connection
+
+        try:
+            with transaction.atomic():
+                execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
+                execute("SET TRANSACTION SNAPSHOT %s", [shared])
+                tune()
+                found["rows"] = fetchall(query, params)
+        except Exception as error:  # handed to the caller's thread, which raises it
+            found["error"] = error
+        finally:
+            own.close()
+
+    worker = threading.Thread(target=read, name="report-alongside", daemon=True)
+    worker.start()
+
+    def rows():
+        worker.join()
+        if "error" in found:
+            raise found["error"]
+        return found["rows"]
+
+    return rows
 
 
 def tune():

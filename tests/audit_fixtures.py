@@ -23,7 +23,6 @@ from audit.models import AuditEvent
 from audit.recorder import Actor, record
 
 CHANGELIST = "admin:audit_auditevent_changelist"
-EXPORT = "admin:audit_auditevent_export"
 EXPORT_CSV = "admin:audit_auditevent_export_csv"
 
 AUDIT_TABLE = AuditEvent._meta.db_table

@@ -8,7 +8,9 @@ from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import expect, sync_playwright
 
 from audit.models import AuditEvent
-from connectors.models import StripeConnection
+from audit.recorder import Actor, record
+from connectors.models import Charge, StripeConnection, SyncRun
+from connectors.sync import run_sync
 from lumen.celery import app
 from tests.conftest import TEST_KEY, grant_key, revoke_key
 
@@ -128,3 +130,66 @@ def test_staff_browse_the_audit_log(page, live_server, connection):
     page.press("#searchbar", "Enter")
     page.wait_for_load_state()
     assert page.locator("#result_list tbody tr").count() == 1
+
+
+def test_staff_sync_verify_and_delete_a_connection_from_its_page(
+    page, live_server, emulator, connection, worker, settings
+):
+    settings.LUMEN_SYNC_HISTORY_DAYS = 3650
+    page.goto(f"{live_server.url}/admin/connectors/stripeconnection/{connection.pk}/change/")
+    page.click("button:has-text('Sync now')")
+    expect(page.locator(".messagelist")).to_contain_text("Sync started")
+    # The counts are those of the moment the page was drawn: reload until the sync is done.
+    for _ in range(60):
+        if SyncRun.objects.filter(connection=connection, status="succeeded").exists():
+            break
+        page.wait_for_timeout(500)
+    page.reload()
+    charges = Charge.objects.filter(connection=connection).count()
+    records = page.locator(".connection-records")
+    expect(records.locator("li", has_text="Charges")).to_contain_text(f"{charges:,}")
+    screenshot(page, "connection")
+
+    page.click("button:has-text('Verify now')")
+    expect(page.locator(".messagelist")).to_contain_text("Verifying acme with Stripe")
+
+    page.click("a.deletelink")
+    expect(page.locator("#content")).to_contain_text(f"Charges: {charges:,}")
+    expect(page.locator("#content")).to_contain_text("The audit log is kept")
+    screenshot(page, "connection-delete")
+    page.click("input[type=submit]")
+    expect(page.locator(".messagelist")).to_contain_text("The connection acme was deleted")
+    assert not StripeConnection.objects.exists()
+    assert AuditEvent.objects.filter(operation="connection.deleted", actor="alice").exists()
+
+
+def test_the_audit_log_and_the_sync_runs_fit_1440_pixels(page, live_server, connection, settings):
+    settings.LUMEN_SYNC_HISTORY_DAYS = 3650
+    run = run_sync(connection, actor=Actor.command("tests"))
+    # The widest cells the log has: a long path, a long outcome, a long operation.
+    record(actor=Actor.schedule("Check Stripe connections"), operation="retrieve",
+           connection_id=connection.pk, connection_name=connection.name, method="GET",
+           path="/v1/invoices/in_1QabcdEFGhijKLmnOPqrstUV/lines", http_status=None,
+           outcome=AuditEvent.Outcome.BLOCKED)  # fmt: skip
+    record(actor=Actor.user(connection.created_by), operation="connection.key_reencrypted")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    lists = {
+        "audit-1440": ("/admin/audit/auditevent/", ["Outcome", "HTTP status", "Duration"]),
+        "sync-runs-1440": ("/admin/connectors/syncrun/", ["Status", "Duration", "API calls"]),
+    }
+    for name, (path, columns) in lists.items():
+        page.goto(f"{live_server.url}{path}")
+        assert page.locator("#nav-sidebar").is_visible()
+        screenshot(page, name)
+        results = page.locator("#changelist .results")
+        scroll, width = results.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert scroll <= width, f"{path} scrolls sideways: {scroll} px in {width}"
+        for column in columns:
+            header = page.locator("#result_list thead th", has_text=column).first
+            box = header.bounding_box()
+            assert box and box["x"] + box["width"] <= 1440, (path, column, box)
+    page.goto(f"{live_server.url}/admin/connectors/syncrun/{run.pk}/change/")
+    screenshot(page, "sync-run")
+    page.click(".field-audit_events a")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(min(run.api_calls, 100))

@@ -54,6 +54,39 @@ def test_it_lists_events_for_staff_with_the_view_permission(as_viewer, events):
     assert b"/v1/charges/ch_123" in response.content
 
 
+def row_of(page, event):
+    """The list's row of `event`, as its cells' text (tags dropped) and its HTML."""
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", page, re.DOTALL)
+    (row,) = [r for r in rows if f'href="{change_url(event)}' in r]
+    cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.DOTALL)
+    return [re.sub(r"<[^>]+>", " ", c).split() for c in cells], row
+
+
+def test_the_list_shows_outcome_status_and_duration(as_viewer, events):
+    page = as_viewer.get(changelist_url()).content.decode()
+    thead = re.search(r'<table id="result_list">.*?</thead>', page, re.DOTALL)[0]
+    headers = re.findall(r'<th scope="col"[^>]*>.*?<span>(.*?)</span>', thead, re.DOTALL)
+    assert headers == [
+        "Time (UTC)", "Actor", "Connection", "Request or action", "Outcome", "HTTP status",
+        "Duration",
+    ]  # fmt: skip
+    cells, html = row_of(page, events["charges"])
+    assert [" ".join(c) for c in cells] == [
+        "2025-01-01 12:00:00", "nightly schedule", "acme", "GET /v1/charges", "OK", "200",
+        "120 ms",
+    ]  # fmt: skip
+    assert '<span class="lumen-badge lumen-good">OK</span>' in html
+
+    cells, html = row_of(page, events["payouts"])
+    assert [" ".join(c) for c in cells[4:7]] == ["Rate limited", "429", "-"]
+    assert '<span class="lumen-badge lumen-warn">Rate limited</span>' in html
+    cells, html = row_of(page, events["refused"])
+    assert cells[4] == ["Blocked"] and "lumen-bad" in html
+    # A staff action has no request: its operation says what it was.
+    cells, _ = row_of(page, events["staff"])
+    assert cells[3] == ["connection.created"]
+
+
 def test_it_shows_every_field_of_an_event_read_only(as_viewer, events):
     event = events["refused"]
     response = as_viewer.get(change_url(event))
@@ -70,11 +103,14 @@ def test_it_shows_every_field_of_an_event_read_only(as_viewer, events):
 def test_the_detail_view_shows_every_column(as_viewer, events):
     model_admin = admin.site._registry[AuditEvent]
     shown = {name for _, options in model_admin.fieldsets for name in options["fields"]}
-    assert {f.name for f in AuditEvent._meta.fields} == {n.removesuffix("_utc") for n in shown}
+    field_of = {label: name for name, label in model_admin.SHOWN_AS.items()}
+    assert {f.name for f in AuditEvent._meta.fields} == {field_of.get(n, n) for n in shown}
     page = as_viewer.get(change_url(events["charges"])).content.decode()
     assert "2025-01-01 00:00:00.000000" in page  # date_from, to the microsecond, in UTC
     assert "2025-01-01 12:00:00.000000" in page  # occurred_at
     assert "&quot;limit&quot;: 100" in page  # params
+    assert re.search(r"<label>HTTP status:</label>\s*<div class=\"readonly\">200</div>", page)
+    assert re.search(r"<label>Duration:</label>\s*<div class=\"readonly\">120 ms</div>", page)
 
 
 @pytest.mark.parametrize("who", ["as_viewer", "as_superuser"])
@@ -100,7 +136,6 @@ def test_it_keeps_staff_without_the_permission_out(client, outsider, events):
     client.force_login(outsider)
     assert client.get(changelist_url()).status_code == 403
     assert client.get(change_url(events["charge"])).status_code == 403
-    assert client.get(reverse("admin:audit_auditevent_export")).status_code == 403
     assert client.post(reverse("admin:audit_auditevent_export_csv")).status_code == 403
     assert not AuditEvent.objects.filter(operation="audit.exported").exists()
 
@@ -122,6 +157,8 @@ def test_it_keeps_staff_without_the_permission_out(client, outsider, events):
             ["payouts", "charge"],
         ),
         ({"connection": "9", "outcome__exact": "rate_limited"}, ["payouts"]),
+        ({"origin": "+admin"}, ["staff"]),
+        ({"origin": "admin"}, []),
     ],
 )
 def test_it_filters(as_viewer, events, query, names):
@@ -154,6 +191,15 @@ def test_it_names_connections_and_values_seen_lately(as_viewer, events):
         "retrieve",
     ]
     assert [c["display"] for c in _filter(response, "outcome")][:2] == ["All", "OK"]
+
+
+def test_it_offers_the_origin_filter_only_once_given(as_viewer, events):
+    titles = [
+        str(spec.title) for spec in as_viewer.get(changelist_url()).context["cl"].filter_specs
+    ]
+    assert "part of" not in titles  # the origins seen would list every sync run
+    response = as_viewer.get(changelist_url(origin="sync_run:12"))
+    assert [c["display"] for c in _filter(response, "part of")] == ["All", "sync_run:12"]
 
 
 def test_it_filters_by_a_connection_not_seen_lately(as_viewer, events, monkeypatch):

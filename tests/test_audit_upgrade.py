@@ -7,8 +7,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from tests.audit_fixtures import (
     KEYED_FIELDS,
@@ -17,18 +15,11 @@ from tests.audit_fixtures import (
     legacy_hash,
     stored_rows,
 )
+from tests.upgrades import migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = ("audit", "0003_auditevent_host")
-
-
-def migrate(*targets):
-    """Migrate to `targets` (every app's latest migration if none); return the apps then."""
-    executor = MigrationExecutor(connection)
-    targets = list(targets) or executor.loader.graph.leaf_nodes()
-    executor.migrate(targets)
-    return MigrationExecutor(connection).loader.project_state(targets).apps
 
 
 def legacy_log(apps, count, break_at=None):

@@ -82,13 +82,34 @@ def test_it_never_takes_the_key_as_an_argument(db, emulator):
         connect("acme", TEST_KEY)
 
 
-def test_a_revoked_key_exits_non_zero_with_the_reason(db, emulator, monkeypatch):
+def test_a_key_stripe_refuses_is_not_saved(db, emulator, monkeypatch):
     monkeypatch.setenv("ACME_KEY", TEST_KEY)
     revoke_key(emulator, TEST_KEY)
+    with pytest.raises(CommandError, match=r"Stripe refused this key \(401\).*Nothing was saved"):
+        connect("acme", "--key-env", "ACME_KEY")
+    assert not StripeConnection.objects.exists()
+    assert AuditEvent.objects.get().http_status == 401  # the one call, on the log
+
+
+def test_a_refused_new_key_leaves_the_connection_its_key(db, emulator, monkeypatch):
+    monkeypatch.setenv("ACME_KEY", TEST_KEY)
+    connect("acme", "--key-env", "ACME_KEY")
+    monkeypatch.setenv("ACME_KEY", "rk_test_" + "NeverIssuedByStripe000" + "N0pe")
+    with pytest.raises(CommandError, match=r"keeps its current key \(rk_test_…Wxyz\)"):
+        connect("acme", "--key-env", "ACME_KEY")
+    conn = StripeConnection.objects.get()
+    assert conn.secret_key == TEST_KEY and conn.health == "failing"
+
+
+def test_a_revoked_key_exits_non_zero_with_the_reason(db, emulator, monkeypatch):
+    monkeypatch.setenv("ACME_KEY", TEST_KEY)
+    connect("acme", "--key-env", "ACME_KEY")
+    revoke_key(emulator, TEST_KEY)  # in Stripe's dashboard; the connection still holds it
     with pytest.raises(SystemExit) as e:
         connect("acme", "--key-env", "ACME_KEY")
     assert e.value.code == 1
-    assert StripeConnection.objects.get().health == "failing"
+    conn = StripeConnection.objects.get()
+    assert conn.health == "failing" and "revoked or rotated" in conn.health_reason
 
 
 @pytest.mark.django_db(transaction=True)

@@ -4,7 +4,11 @@ import pytest
 from django.db import connection as db
 from django.urls import reverse
 
+from audit import verification as audit_verification
 from audit.models import AuditEvent
+from audit.recorder import Actor
+from connectors import connections
+from connectors.emulator import Canned, Faults
 from connectors.models import StripeConnection
 from tests.conftest import TEST_KEY, grant_key, revoke_key
 
@@ -47,8 +51,9 @@ def test_it_saves_a_restricted_key_encrypted_and_verifies_it(
 ):
     with after_commit():
         r = staff_client.post(ADD_URL, {"name": "acme", "key": TEST_KEY}, follow=True)
-        # The page answers at once; the verification waits for a worker.
-        assert emulator.request_log == []
+        # The page asks Stripe once whether it knows the key; the verification (seventeen
+        # calls) waits for a worker.
+        assert [(e.path, e.status) for e in emulator.request_log] == [("/v1/account", 403)]
     assert r.status_code == 200
     assert "Verifying acme with Stripe" in r.content.decode()
     conn = StripeConnection.objects.get(name="acme")
@@ -69,9 +74,15 @@ def test_it_saves_a_restricted_key_encrypted_and_verifies_it(
     assert TEST_KEY[8:] not in stored
     assert conn.secret_key == TEST_KEY  # and it decrypts back
 
-    operations = list(AuditEvent.objects.order_by("id").values_list("operation", flat=True))
-    assert operations[0] == "connection.created"
-    assert operations[-1] == "connection.verified"
+    events = list(AuditEvent.objects.order_by("id"))
+    probe, created = events[:2]
+    assert (probe.operation, probe.path, probe.http_status) == ("retrieve", "/v1/account", 403)
+    # Before the connection exists: named, with no id yet. A restricted key's 403 there is
+    # what is expected, not a refusal.
+    assert (probe.connection_id, probe.connection_name, probe.actor) == (None, "acme", "alice")
+    assert probe.outcome == "not_permitted"
+    assert created.operation == "connection.created"
+    assert events[-1].operation == "connection.verified"
 
 
 def test_pages_show_only_the_masked_key(staff_client, connection):
@@ -236,3 +247,120 @@ def test_saving_the_same_key_again_is_not_a_rotation(staff_client, connection):
     connection.refresh_from_db()
     assert connection.key_rotated_at is None and not rotations.exists()
     assert connection.health == "ok" and connection.secret_key == TEST_KEY
+
+
+# Asking Stripe about a key before it is saved ----------------------------------------------
+
+NEVER_ISSUED = "rk_test_" + "NeverIssuedByStripe000" + "N0pe"  # the emulator refuses it (401)
+
+
+def test_a_key_stripe_refuses_on_add_is_not_saved(staff_client, emulator):
+    r = staff_client.post(ADD_URL, {"name": "acme", "key": NEVER_ISSUED}, follow=True)
+    page = r.content.decode()
+    assert r.status_code == 200
+    assert "Stripe refused this key (401)" in page and "Nothing was saved." in page
+    # The red note and no green one: the admin says "added successfully" only on a save.
+    assert 'class="errornote"' in page
+    assert "added successfully" not in page and 'class="success"' not in page
+    assert not StripeConnection.objects.exists()
+    assert NEVER_ISSUED not in page and NEVER_ISSUED[8:] not in page
+    # One call, on the log in the user's name, not retried.
+    (call,) = AuditEvent.objects.all()
+    assert (call.path, call.http_status, call.outcome) == ("/v1/account", 401, "client_error")
+    assert (call.connection_name, call.actor) == ("acme", "alice")
+    assert [entry.path for entry in emulator.request_log] == ["/v1/account"]
+
+
+def test_a_key_stripe_refuses_on_rotation_is_not_saved_and_the_connection_turns_failing(
+    staff_client, connection, emulator
+):
+    r = staff_client.post(change_url(connection), {"name": "acme", "key": NEVER_ISSUED})
+    page = r.content.decode()
+    assert r.status_code == 200
+    assert "Stripe refused this key (401)" in page
+    assert "keeps its current key (rk_test_…Wxyz)" in page
+    connection.refresh_from_db()
+    # The old key stays, and the connection turns failing, saying why.
+    assert connection.secret_key == TEST_KEY and connection.key_rotated_at is None
+    assert connection.health == "failing" and "refused the new key" in connection.health_reason
+    assert connection.failing_since is not None
+    assert not AuditEvent.objects.filter(operation="connection.key_rotated").exists()
+    refused = AuditEvent.objects.get(http_status=401)
+    assert refused.connection_id == connection.pk
+
+
+@pytest.mark.parametrize(
+    "fault, what",
+    [
+        (Faults(rate_500=1.0), "server error"),
+        (Faults(rate_drop=1.0), "dropped connection"),
+        (Faults(answer=Canned.echoing_the_key(status=503)), "an error echoing the key"),
+    ],
+)
+def test_a_key_stripe_cannot_be_asked_about_is_saved_unverified_with_the_reason(
+    staff_client, emulator, fault, what
+):
+    emulator.faults = fault
+    r = staff_client.post(ADD_URL, {"name": "acme", "key": TEST_KEY}, follow=True)
+    page = r.content.decode()
+    conn = StripeConnection.objects.get()
+    assert conn.secret_key == TEST_KEY and conn.health == "unverified"
+    assert conn.health_reason.startswith("Stripe could not be asked about the key"), what
+    assert "saved with the key, not verified yet" in page
+    assert conn.health_reason in page  # on the message and on the connection's page
+    assert conn.health_reason in staff_client.get(change_url(conn)).content.decode()
+    # Asked once: the person is waiting for the page.
+    assert len(emulator.request_log) + len(emulator.dropped) == 1
+    for text in (page, conn.health_reason, *AuditEvent.objects.values_list("message", flat=True)):
+        assert TEST_KEY not in text and TEST_KEY[8:] not in text
+
+
+def test_a_key_that_never_worked_is_refused_not_revoked(db, emulator, alice):
+    conn = StripeConnection(name="acme")
+    connections.save_key(conn, TEST_KEY, actor=Actor.user(alice))  # not verified yet
+    revoke_key(emulator, TEST_KEY)
+    assert not connections.verify(conn, actor=Actor.user(alice)).ok
+    conn.refresh_from_db()
+    assert conn.health == "failing"
+    assert conn.health_reason.startswith("Stripe refused the key; it has never worked")
+    assert "revoked or rotated" not in conn.health_reason
+
+
+def test_a_rotated_key_is_new_until_verified(staff_client, connection, emulator):
+    new_key = "rk_test_" + "RotatedKeyForLumen0000" + "N3w9"
+    grant_key(emulator, new_key)
+    staff_client.post(change_url(connection), {"name": "acme", "key": new_key})
+    connection.refresh_from_db()
+    assert connection.secret_key == new_key and connection.last_verified_at is None
+    revoke_key(emulator, new_key)
+    connections.verify(connection, actor=Actor.command("tests"))
+    assert "never worked" in connection.health_reason
+
+
+# The verification's expected 403 --------------------------------------------------------
+
+
+def test_a_verification_files_the_accounts_403_as_expected_not_as_refused(
+    staff_client, connection, emulator
+):
+    """A restricted key may not read the account (no permission grants it): the 403 is the
+    answer the probe expects, and the log says so. A resource the key may not read is
+    still a refusal."""
+    account = AuditEvent.objects.filter(path="/v1/account").latest("id")
+    assert (account.http_status, account.outcome) == (403, "not_permitted")
+    assert account.get_outcome_display() == "Not permitted, as expected (probe)"
+    assert account.message.startswith("Expected: Stripe lets no restricted key read the account")
+    assert not AuditEvent.objects.filter(outcome="client_error").exists()
+
+    grant_key(emulator, TEST_KEY, permissions={"rak_charge_read"})
+    connections.verify(connection, actor=Actor.command("tests"))
+    refused = set(
+        AuditEvent.objects.filter(outcome="client_error").values_list("resource_type", flat=True)
+    )
+    assert "disputes" in refused and "account" not in refused
+
+    audit_list = reverse("admin:audit_auditevent_changelist")
+    page = staff_client.get(audit_list + "?outcome__exact=not_permitted").content.decode()
+    assert "Not permitted, as expected (probe)" in page and "/v1/account" in page
+    # The new value leaves the chain whole.
+    assert audit_verification.verify().intact

@@ -13,7 +13,7 @@ from django.db import connection as db
 from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
-from audit.admin import AuditEventResource
+from audit.export import AuditEventResource
 from audit.models import AuditEvent
 from audit.recorder import Actor
 from connectors.door import Door, DoorError

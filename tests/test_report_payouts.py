@@ -2,6 +2,8 @@
 the fees by type. Fees in the emulator: 2.9% + 30 cents a charge, 15.00 a dispute; funds of a
 charge are available two days after the day it was made."""
 
+import threading
+
 import pytest
 
 from connectors.emulator.shapes_funds import fee_detail
@@ -83,3 +85,58 @@ def test_payouts_in_yen_and_dinars_keep_their_currency(mirror):
     amounts = {p["id"]: (p["amount"], p["currency"], p["reconciled"]) for p in doc["payouts"]}
     assert amounts == {yen["id"]: (14460, "jpy", True), dinars["id"]: (11957, "kwd", True)}
     assert doc["fee_breakdown"] == {"jpy": {"stripe_fee": 540}, "kwd": {"stripe_fee": 388}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sums_read_beside_the_citations_see_the_same_mirror_while_a_sync_commits(
+    mirror, monkeypatch
+):
+    """On PostgreSQL the payouts' sums run on a connection of their own, beside the statement
+    that writes the citations (reports.sql.alongside), in the snapshot of the run's own
+    transaction. A transaction committed in between, as a sync's page would be, is seen by
+    neither: the figures and the records they cite still agree."""
+    from django.db import connection as database
+
+    from connectors.models import BalanceTransaction
+    from reports import sql
+
+    if database.vendor != "postgresql":
+        pytest.skip("the sums run beside the citations on PostgreSQL only")
+    a = Account()
+    ada = a.customer("Ada")
+    a.pay(ada, 10000, at(2026, 10, 1))  # fee 320
+    a.pay(ada, 20000, at(2026, 10, 2))  # fee 610
+    payout = a.payout(at(2026, 10, 9, 17))
+    conn = mirror(a)
+
+    # Between the run's snapshot and its two statements, a sync commits one more charge's
+    # transaction for the payout (in a thread: a connection and a transaction of its own).
+    real, committed = sql.alongside, []
+
+    def after_a_commit(query, params):
+        if committed:
+            return real(query, params)
+        committed.append(True)
+
+        def commit():
+            row = BalanceTransaction.objects.filter(connection=conn, payout=payout["id"]).first()
+            row.pk, row.stripe_id, row.net = None, "txn_committed_meanwhile", 99999
+            row.save()
+            database.close()
+
+        worker = threading.Thread(target=commit)
+        worker.start()
+        worker.join()
+        return real(query, params)
+
+    monkeypatch.setattr(sql, "alongside", after_a_commit)
+    doc = report(conn, "payouts", date_from="2026-10-01", date_to="2026-10-31")
+    (listed,) = doc["payouts"]
+    assert listed["components"]["charge"] == {
+        "count": 2, "amount": 30000, "fee": 930, "net": 30000 - 930,
+    }  # fmt: skip
+    assert listed["reconciled"] is True
+    # Committed: the next run sees it.
+    assert BalanceTransaction.objects.filter(stripe_id="txn_committed_meanwhile").exists()
+    again = report(conn, "payouts", date_from="2026-10-01", date_to="2026-10-31")
+    assert again["payouts"][0]["components"]["charge"]["count"] == 3

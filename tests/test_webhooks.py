@@ -13,7 +13,6 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection as db
-from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -44,6 +43,7 @@ from connectors.webhook_tasks import (
 )
 from lumen.celery import app as celery_app
 from tests.conftest import TEST_KEY, grant_key, member, revoke_key
+from tests.upgrades import migrate
 from tests.worker import celery_worker
 
 pytestmark = pytest.mark.django_db
@@ -827,14 +827,6 @@ def wait_until_processed(count, timeout=120):
 # Upgrading -----------------------------------------------------------------------------
 
 BEFORE_STATUS = ("connectors", "0011_subscription_cancel_at")
-
-
-def migrate(*targets):
-    """Migrate to `targets` (every app's latest migration if none); return the apps then."""
-    executor = MigrationExecutor(db)
-    targets = list(targets) or executor.loader.graph.leaf_nodes()
-    executor.migrate(targets)
-    return MigrationExecutor(db).loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)

@@ -132,7 +132,8 @@ class StripeConnection(models.Model):
     @sensitive_variables("key")
     def set_key(self, key, parsed):
         """Store a new key (validated by connectors.keys.parse_key) and forget what the old
-        one was known to allow: the new key must be verified before it is trusted."""
+        one was known to allow, and that it was ever verified: the new key must be verified
+        before it is trusted (and a refusal of a key never verified reads as such)."""
         rotating = bool(self.pk and self.key_last4)
         self.secret_key = key
         self.key_last4 = key[-4:]
@@ -141,6 +142,7 @@ class StripeConnection(models.Model):
         self.health = self.Health.UNVERIFIED
         self.health_reason = ""
         self.failing_since = None
+        self.last_verified_at = None
         self.readable_resources = []
         self.unreadable_resources = {}
         if rotating:

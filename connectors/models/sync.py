@@ -1,5 +1,8 @@
-from django.db import models
+from django.db import models, transaction
+from django.db.models import Max
 from django.utils import timezone
+
+from connectors.models.connection import StripeConnection
 
 
 class SyncRun(models.Model):
@@ -19,6 +22,8 @@ class SyncRun(models.Model):
     connection = models.ForeignKey(
         "connectors.StripeConnection", on_delete=models.CASCADE, related_name="sync_runs"
     )
+    # 1, 2, 3... per connection, in the order runs were created: "#3 of acme".
+    number = models.PositiveIntegerField(editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     actor_kind = models.CharField(max_length=16)
@@ -36,14 +41,44 @@ class SyncRun(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["connection", "-id"], name="syncrun_conn_id")]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "number"], name="syncrun_number_unique")
+        ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} sync #{self.pk} of {self.connection}"
+        return f"#{self.number} of {self.connection} ({self.get_kind_display().lower()})"
+
+    def save(self, *args, **kwargs):
+        if self.number is not None:
+            return super().save(*args, **kwargs)
+        try:
+            with transaction.atomic():
+                self.number = self._next_number()
+                super().save(*args, **kwargs)
+        except BaseException:
+            self.number = None  # rolled back with the insert
+            raise
+
+    def _next_number(self):
+        """The connection's next number, read with the connection's row locked until the
+        run is inserted: two runs started at once (one of them skipped) never share one.
+        SQLite has no row locks, but its transactions begin IMMEDIATE (see settings), which
+        holds every other writer off just the same; the unique constraint stands behind
+        both."""
+        locked = StripeConnection.objects.select_for_update().filter(pk=self.connection_id)
+        list(locked.values_list("pk", flat=True))
+        latest = SyncRun.objects.filter(connection_id=self.connection_id).aggregate(n=Max("number"))
+        return (latest["n"] or 0) + 1
 
     @property
     def duration(self):
         end = self.finished_at or timezone.now()
         return end - self.started_at
+
+    @property
+    def origin(self):
+        """What the audit log records as the origin of the run's calls to Stripe."""
+        return f"sync_run:{self.pk}"
 
     def as_document(self):
         """What `sync --json` prints and the sync task returns."""

@@ -76,3 +76,13 @@ def current_holder(connection):
         "sync_holder", "sync_lease_until"
     )
     return row.first() or {}
+
+
+def syncing_now(connection):
+    """The process syncing the connection now ("host:pid"), or "" when none is: no claim, a
+    lease run out, or a holder on this machine that no longer exists."""
+    row = current_holder(connection)
+    holder, until = row.get("sync_holder", ""), row.get("sync_lease_until")
+    if not holder or until is None or until < timezone.now() or holder_is_dead(holder):
+        return ""
+    return holder

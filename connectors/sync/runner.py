@@ -119,7 +119,7 @@ class Sync:
             actor=self.actor.name,
             started_at=self.started,
         )
-        self.door = Door(self.connection, actor=self.actor, origin=f"sync_run:{self.run_row.pk}")
+        self.door = Door(self.connection, actor=self.actor, origin=self.run_row.origin)
         try:
             if backfill:
                 self._plan_backfill(full, since)

@@ -2,9 +2,11 @@
 
 Unchanged, `manage.py export CSV audit.AuditEvent` copies the whole log out unseen: it builds
 a plain resource of the model, writes no audit row and leaves formulas live. Here an export
-of the log, named by its model or by any resource of it, goes through the admin's
-AuditEventResource (oldest first, the same cells) and is recorded as "audit.exported" before
-the first byte leaves. Any other export is django-import-export's own.
+of the log, named by its model or by any resource of it, goes through
+audit.export.AuditEventResource (oldest first, the same cells as the admin's CSV) and is
+recorded as "audit.exported" before the first byte leaves. Any other export is
+django-import-export's own. This is also where the log is taken away as XLSX: the admin
+offers CSV only (see audit/admin.py).
 
 Django runs only the first app's command of a name: `safety` comes first in INSTALLED_APPS,
 and its `export` extends this one (it also refuses encrypted fields).
@@ -14,6 +16,7 @@ from django.core.management.base import CommandError
 from import_export.command_utils import get_format_class, get_resource_class
 from import_export.management.commands.export import Command as ImportExportCommand
 
+from audit.export import AuditEventResource
 from audit.models import AuditEvent
 from audit.recorder import Actor, record
 
@@ -25,9 +28,6 @@ class Command(ImportExportCommand):
         resource_class = get_resource_class(options["resource"])
         if getattr(resource_class._meta, "model", None) is not AuditEvent:
             return super().handle(*args, **options)
-        # Imported here: the admin module registers the log's admin when imported.
-        from audit.admin import AuditEventResource
-
         format_class = get_format_class(options["format"], None, options.get("encoding"))
         if format_class.is_binary() and self.stdout.isatty():
             raise CommandError(

@@ -24,13 +24,12 @@ from connectors.admin.mirror.display import (
     moment,
     money,
     raw_for_page,
-    readable,
     table,
 )
 from connectors.admin.mirror.links import changelist_url, mirror_link, stripe_link
 from connectors.admin.mirror.selections import SelectionFilter
 from connectors.models import Customer
-from lumen.adminkit import ReadOnly
+from lumen.adminkit import ReadOnly, flag_column, readable_column
 
 RELATED_ROWS = 20  # rows of related objects shown on an object's page
 LIST_TEMPLATE = "admin/connectors/mirror_change_list.html"
@@ -222,6 +221,9 @@ class MirrorAdmin(ReadOnly, admin.ModelAdmin):
     def prepare_page(self, rows):
         """Set on the rows of a list's page what its columns read from other tables."""
 
+    mode = flag_column("livemode", "Mode", "Live", "Test")
+    presence = flag_column("deleted", "In Stripe", "Deleted in Stripe", "Yes")
+
     # Taking records out of the portal is apart from looking at them (roles: Analyst).
     def has_export_permission(self, request):
         return self.has_view_permission(request) and request.user.has_perm(
@@ -239,16 +241,20 @@ class MirrorAdmin(ReadOnly, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
+        return queryset.filter(self.search_match(request, term)), False
+
+    def search_match(self, request, term):
+        """What the search box's whole text matches: each of search_fields' lookups."""
         match = Q()
         for lookup in self.search_fields:
             match |= Q(**{lookup: term})
-        return queryset.filter(match), False
+        return match
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [(None, {"fields": ["stripe_id", "view_in_stripe_page", *self.detail_fields]})]
         fieldsets += [(title, {"fields": [method]}) for title, method in self.sections]
         fieldsets += [
-            ("In the mirror", {"fields": ["connection", "livemode", "deleted", "observed_at"]}),
+            ("In the mirror", {"fields": ["connection", "mode", "presence", "observed_at"]}),
             ("As Stripe sent it", {"fields": ["raw_json"], "classes": ["collapse"]}),
         ]
         return fieldsets
@@ -318,9 +324,7 @@ class MirrorAdmin(ReadOnly, admin.ModelAdmin):
     def status_badge(self, obj):
         return badge(obj.status)
 
-    @admin.display(description="Reason", ordering="reason")
-    def reason_readable(self, obj):
-        return readable(obj.reason)
+    reason_readable = readable_column("reason", "Reason")
 
     @admin.display(description="Created", ordering="created")
     def created_at(self, obj):

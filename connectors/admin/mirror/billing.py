@@ -28,7 +28,6 @@ from connectors.admin.mirror.display import (
     money,
     money_if_any,
     nowrap,
-    readable,
 )
 from connectors.admin.mirror.links import change_link, mirror_link, stripe_link
 from connectors.models import (
@@ -45,7 +44,7 @@ from connectors.models import (
     SubscriptionItem,
 )
 from connectors.money import format_amount
-from lumen.adminkit import flag_column
+from lumen.adminkit import flag_column, readable_column
 
 # Subscriptions ----------------------------------------------------------------------------
 
@@ -327,9 +326,7 @@ class InvoiceAdmin(MirrorAdmin):
     amount_paid_money = money_column("amount_paid", "Paid")
     subscription_link = link_column(Subscription, "subscription", "Subscription")
 
-    @admin.display(description="Billing reason", ordering="billing_reason")
-    def billing_reason_readable(self, invoice):
-        return readable(invoice.billing_reason)
+    billing_reason_readable = readable_column("billing_reason", "Billing reason")
 
     def get_quick_links(self):
         return [
@@ -445,13 +442,9 @@ class PriceAdmin(MirrorAdmin):
     def product_link(self, price):
         return mirror_link(Product, price.connection_id, price.product, price.product_name)
 
-    @admin.display(description="Type", ordering="type")
-    def type_readable(self, price):
-        return readable(price.type)
+    type_readable = readable_column("type", "Type")
 
-    @admin.display(description="Usage", ordering="usage_type")
-    def usage_readable(self, price):
-        return readable(price.usage_type)
+    usage_readable = readable_column("usage_type", "Usage")
 
     @admin.display(description="Billed every")
     def interval_display(self, price):
@@ -476,9 +469,7 @@ class CouponAdmin(MirrorAdmin):
     def name_or_id(self, coupon):
         return coupon.name or coupon.stripe_id
 
-    @admin.display(description="Duration", ordering="duration")
-    def duration_readable(self, coupon):
-        return readable(coupon.duration)
+    duration_readable = readable_column("duration", "Duration")
 
     @admin.display(description="Discount")
     def discount(self, coupon):

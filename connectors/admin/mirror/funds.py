@@ -19,7 +19,7 @@ from connectors.admin.mirror.display import money, readable, table
 from connectors.admin.mirror.links import change_link, mirror_link, model_of
 from connectors.models import BalanceTransaction, Payout
 from connectors.money import format_amount, format_totals
-from lumen.adminkit import flag_column
+from lumen.adminkit import flag_column, readable_column
 
 PAYOUT_STATUSES = ["paid", "pending", "in_transit", "canceled", "failed"]
 REPORTING_CATEGORIES = ["charge", "refund", "refund_failure", "dispute", "dispute_reversal",
@@ -51,9 +51,7 @@ class PayoutAdmin(MirrorAdmin):
 
     kind = flag_column("automatic", "Kind", "Automatic", "Manual")
 
-    @admin.display(description="Method", ordering="method")
-    def method_readable(self, payout):
-        return readable(payout.method)
+    method_readable = readable_column("method", "Method")
 
     balance_transaction_link = link_column(
         BalanceTransaction, "balance_transaction", "Its balance transaction"
@@ -115,13 +113,9 @@ class BalanceTransactionAdmin(MirrorAdmin):
     payout_link = link_column(Payout, "payout", "Paid out in")
     available_day = day_column("available_on", "Available on")
 
-    @admin.display(description="Category", ordering="reporting_category")
-    def category(self, transaction):
-        return readable(transaction.reporting_category)
+    category = readable_column("reporting_category", "Category")
 
-    @admin.display(description="Type", ordering="type")
-    def type_readable(self, transaction):
-        return readable(transaction.type)
+    type_readable = readable_column("type", "Type")
 
     @admin.display(description="Source", ordering="source")
     def source_link(self, transaction):

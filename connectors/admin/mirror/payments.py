@@ -32,6 +32,7 @@ from connectors.admin.mirror.links import change_link, stripe_link
 from connectors.models import BalanceTransaction, Charge, Customer, Dispute, PaymentIntent, Refund
 from connectors.money import THREE_DECIMAL, ZERO_DECIMAL
 from lumen import adminkit
+from lumen.adminkit import flag_column, readable_column
 
 # Charges ----------------------------------------------------------------------------------
 
@@ -81,22 +82,15 @@ class ChargeAdmin(MirrorAdmin):
     sections = [("Refunds", "refunds"), ("Disputes", "disputes")]
 
     captured_money = money_column("amount_captured", "Captured")
-    dispute_state = adminkit.flag_column("disputed", "Disputed", "Disputed", "No")
+    dispute_state = flag_column("disputed", "Disputed", "Disputed", "No")
 
-    @admin.display(description="Failure", ordering="failure_code")
-    def failure_readable(self, charge):
-        return readable(charge.failure_code)
+    failure_readable = readable_column("failure_code", "Failure")
 
-    def get_search_results(self, request, queryset, search_term):
+    def search_match(self, request, term):
         """As people search: ids exactly, a customer by part of their email or name, an
         amount as written ("23.20", "1,250"), and a card's last four digits for those who
         may see card details."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        match = Q()
-        for lookup in self.search_fields:
-            match |= Q(**{lookup: term})
+        match = super().search_match(request, term)
         if len(term) >= 2:
             customers = Customer.objects.filter(
                 Q(email__icontains=term) | Q(name__icontains=term)
@@ -105,7 +99,7 @@ class ChargeAdmin(MirrorAdmin):
         match |= amount_match(term)
         if term.isdigit() and len(term) == 4 and card_access.allowed(request.user):
             match |= Q(card_last4=term)
-        return queryset.filter(match), False
+        return match
 
     payment_intent_link = link_column(PaymentIntent, "payment_intent", "Payment intent")
     balance_transaction_link = link_column(

@@ -39,11 +39,19 @@ class Command(BaseCommand):
                 connection.full_clean(exclude=["secret_key", "key_last4", "key_kind", "mode"])
             except ValidationError as e:
                 raise CommandError("; ".join(e.messages)) from None
+        origin = "command:connect"
         try:
-            warnings = connections.save_key(connection, key, actor=actor, origin="command:connect")
+            # As the admin does: a key Stripe refuses is not saved (nor does it replace the
+            # key a connection holds); one Stripe cannot be asked about is saved unverified.
+            unverified = ""
+            if not connection.holds_key(key.strip()):
+                unverified = connections.check_key(connection, key, actor=actor, origin=origin)
+            warnings = connections.save_key(
+                connection, key, actor=actor, origin=origin, unverified_reason=unverified
+            )
         except ValidationError as e:
             raise CommandError(" ".join(e.messages)) from None
-        result = connections.verify(connection, actor=actor, origin="command:connect")
+        result = connections.verify(connection, actor=actor, origin=origin)
         self.report(connection, result, warnings, options["json"])
         if not result.ok:
             sys.exit(1)

@@ -79,7 +79,9 @@ class Command(BaseCommand):
 
     def print_summary(self, run):
         out = self.stdout.write
-        out(f"{run} {run.get_status_display().lower()} in {run.duration.total_seconds():.1f} s")
+        out(
+            f"Sync {run} {run.get_status_display().lower()} in {run.duration.total_seconds():.1f} s"
+        )
         if run.message:
             out(run.message)
         for kind, counts in sorted(run.counts.items()):
