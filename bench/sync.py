@@ -49,16 +49,16 @@ def build_emulator(charges):
 
 def ceiling(url, key):
     """Read every list as the sync does (pages of 100), parse, store nothing."""
-    from connectors.sync.runner import BACKFILL_ORDER, LIST_PARAMS
+    from connectors.resources import BACKFILL
 
     session = requests.Session()
     session.auth = (key, "")
     objects = calls = 0
     started = time.perf_counter()
-    for name in BACKFILL_ORDER:
-        params = {"limit": 100, **LIST_PARAMS.get(name, {})}
+    for resource in BACKFILL:
+        params = {"limit": 100, **resource.params}
         while True:
-            page = session.get(f"{url}/v1/{name}", params=params, timeout=60).json()
+            page = session.get(f"{url}/v1/{resource.name}", params=params, timeout=60).json()
             calls += 1
             objects += len(page["data"])
             if not page["has_more"]:
@@ -161,8 +161,9 @@ def requests_of_sync():
     """{"requests": {purpose: count}, "listed": top-level objects the lists returned}, from
     the audit log of the database this process is set up with."""
     from audit.models import AuditEvent
-    from connectors.sync.runner import BACKFILL_ORDER
+    from connectors.resources import BACKFILL
 
+    backfilled = {r.name for r in BACKFILL}
     purposes, listed = Counter(), 0
     rows = AuditEvent.objects.filter(origin__startswith="sync_run:").values_list(
         "resource_type", "operation", "params", "object_count", "outcome"
@@ -174,7 +175,7 @@ def requests_of_sync():
             purposes[PAYOUTS] += 1
         elif resource == "invoices.lines":
             purposes[LINES] += 1
-        elif resource in BACKFILL_ORDER and operation == "list":
+        elif resource in backfilled and operation == "list":
             purposes[PAGES] += 1
             listed += count or 0
         else:  # the events cursor's probe and the events read, the balance, a retrieve

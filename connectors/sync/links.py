@@ -11,6 +11,9 @@ from django.db import connection as db
 
 from connectors.models import Charge, InvoicePayment
 
+# The kinds whose arrival can complete a charge's way to its invoice.
+LINKED = {"charges", "invoice_payments"}
+
 
 def link_charges_to_invoices(connection, resource, stripe_ids):
     """Set Charge.invoice for the charges that the stored `stripe_ids` (of charges or of

@@ -21,46 +21,17 @@ from django.utils import timezone
 from connectors.door import Door, DoorError, StripeRequestFailed
 from connectors.models import Balance, BalanceTransaction, Payout, SyncCheckpoint, SyncRun
 from connectors.models.mirror import when
+from connectors.resources import BACKFILL, BY_NAME, WHOLE
 from connectors.sync import lease
-from connectors.sync.events import apply_event, complete_invoice_lines
+from connectors.sync.events import apply_event, complete_children
 from connectors.sync.upsert import PageResult, store_objects
 
 log = logging.getLogger(__name__)
 
-# Read in this order so that what a later kind points at is usually there already.
-BACKFILL_ORDER = (
-    "products",
-    "prices",
-    "coupons",
-    "promotion_codes",
-    "customers",
-    "subscriptions",
-    "invoices",
-    "invoice_payments",
-    "payment_intents",
-    "charges",
-    "refunds",
-    "disputes",
-    "balance_transactions",
-    "payouts",
-)
-# Without it, Stripe leaves canceled subscriptions out of the list, and churn with them.
-LIST_PARAMS = {"subscriptions": {"status": "all"}}
-# What describes the account's present state is read whatever its age (a subscription from
-# three years ago may still be billing); money movements only for the history asked.
-# Invoices are read whatever their age too: MRR at a month's start is set by the latest
-# invoice of each subscription, which for a plan billed every year (or three) is older than
-# any history window, and telling a new customer from a returning one looks 12 months
-# further back than the months shown.
-WHOLE_HISTORY = {
-    "products",
-    "prices",
-    "coupons",
-    "promotion_codes",
-    "customers",
-    "subscriptions",
-    "invoices",
-}
+# The backfill's kinds, in the order it reads them, and those it reads whatever their age
+# (connectors.resources says why).
+BACKFILL_ORDER = tuple(r.name for r in BACKFILL)
+WHOLE_HISTORY = {r.name for r in BACKFILL if r.backfill == WHOLE}
 EVENTS = "events"
 PAGE = 100  # events applied (and the cursor moved) this many at a time
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -261,16 +232,14 @@ class Sync:
         created = {"gte": int(checkpoint.window_start.timestamp())}
         if checkpoint.window_end:
             created["lt"] = int(checkpoint.window_end.timestamp())
-        params = {**LIST_PARAMS.get(resource, {}), "created": created}
+        params = {**BY_NAME[resource].params, "created": created}
         self.run_row.current = resource
         while True:
             if checkpoint.cursor:
                 params["starting_after"] = checkpoint.cursor
             observed_at = timezone.now()
             page = self.door.list_page(resource, **params)
-            objects = page["data"]
-            if resource == "invoices":
-                objects = [complete_invoice_lines(self.door, invoice) for invoice in objects]
+            objects = [complete_children(self.door, resource, obj) for obj in page["data"]]
             with transaction.atomic():
                 result = store_objects(self.connection, resource, objects, observed_at)
                 if objects:

@@ -12,19 +12,9 @@ from dataclasses import dataclass, field
 from django.db import connection as db
 
 from connectors.models import MIRROR_MODELS, StripeConnection
-from connectors.sync.links import link_charges_to_invoices
+from connectors.resources import CHILDREN
+from connectors.sync.links import LINKED, link_charges_to_invoices
 from connectors.sync.statements import upsert_of
-
-# Objects that arrive inside another: subscription items in their subscription, invoice
-# lines in their invoice. (parent resource, child resource, list field, parent field)
-CHILDREN = {
-    "subscriptions": ("subscription_items", "items", "subscription"),
-    "invoices": ("invoice_lines", "lines", "invoice"),
-}
-
-
-# Kinds whose arrival can complete a charge's way to its invoice (connectors.sync.links).
-LINKED = {"charges", "invoice_payments"}
 
 
 @dataclass
@@ -88,32 +78,34 @@ def _store(connection, resource, objects, observed_at, result):
     if applied and resource in LINKED:
         link_charges_to_invoices(connection, resource, applied)
 
-    if resource in CHILDREN and applied:
-        child_resource, list_field, parent_field = CHILDREN[resource]
-        children = []
-        for parent_id in applied:
-            obj = rows[parent_id][1]
-            for child in (obj.get(list_field) or {}).get("data") or []:
-                children.append({**child, parent_field: child.get(parent_field) or parent_id})
-        _store(connection, child_resource, children, observed_at, result)
-        # A child the new version no longer lists (an item removed by a downgrade, a line
-        # dropped from a draft) is gone from Stripe too.
-        # Looked up by parent alone and the connection checked here: given the connection
-        # too, SQLite without statistics walks the (connection, created) index, the whole
-        # table, for every page.
-        kept = {c["id"] for c in children if isinstance(c, dict) and "id" in c}
-        child_model = MIRROR_MODELS[child_resource]
-        gone = [
-            pk
-            for pk, owner, stripe_id in child_model.objects.filter(
-                **{f"{parent_field}__in": applied}
-            )
-            .order_by()
-            .values_list("pk", "connection_id", "stripe_id")
-            if owner == connection.pk and stripe_id not in kept
-        ]
-        if gone:
-            child_model.objects.filter(pk__in=gone).delete()
+    if applied:
+        parents = {stripe_id: rows[stripe_id][1] for stripe_id in applied}
+        for kind in CHILDREN.get(resource, ()):
+            _store_children(connection, kind, parents, observed_at, result)
+
+
+def _store_children(connection, kind, parents, observed_at, result):
+    """Store the children of `parents` ({Stripe id: object}) that `kind` (a Child in the
+    table of resources) describes, and delete those the new versions no longer list (an
+    item removed by a downgrade, a line dropped from a draft): they are gone from Stripe."""
+    children = []
+    for parent_id, obj in parents.items():
+        for child in (obj.get(kind.field) or {}).get("data") or []:
+            children.append({**child, kind.parent: child.get(kind.parent) or parent_id})
+    _store(connection, kind.name, children, observed_at, result)
+    # Looked up by parent alone and the connection checked here: given the connection too,
+    # SQLite without statistics walks the (connection, created) index, the whole table, for
+    # every page.
+    kept = {c["id"] for c in children if isinstance(c, dict) and "id" in c}
+    model = MIRROR_MODELS[kind.name]
+    stored = model.objects.filter(**{f"{kind.parent}__in": list(parents)}).order_by()
+    gone = [
+        pk
+        for pk, owner, stripe_id in stored.values_list("pk", "connection_id", "stripe_id")
+        if owner == connection.pk and stripe_id not in kept
+    ]
+    if gone:
+        model.objects.filter(pk__in=gone).delete()
 
 
 def _upsert(connection, model, rows, observed_at, counts):
