@@ -24,6 +24,7 @@ from connectors.models.mirror import when
 from connectors.resources import BACKFILL, BY_NAME, WHOLE
 from connectors.sync import lease
 from connectors.sync.events import apply_event, complete_children
+from connectors.sync.readahead import read_ahead
 from connectors.sync.upsert import PageResult, store_objects
 
 log = logging.getLogger(__name__)
@@ -229,29 +230,41 @@ class Sync:
             db_connections.close_all()  # this thread's own database connection
 
     def _read_window(self, resource, checkpoint, save=True):
-        created = {"gte": int(checkpoint.window_start.timestamp())}
-        if checkpoint.window_end:
-            created["lt"] = int(checkpoint.window_end.timestamp())
-        params = {**BY_NAME[resource].params, "created": created}
+        """Read a window page by page from its cursor, each page committed with the cursor
+        after it; the next page is read while this one is written (read_ahead)."""
         self.run_row.current = resource
-        while True:
-            if checkpoint.cursor:
-                params["starting_after"] = checkpoint.cursor
-            observed_at = timezone.now()
-            page = self.door.list_page(resource, **params)
-            objects = [complete_children(self.door, resource, obj) for obj in page["data"]]
+        window = (checkpoint.window_start, checkpoint.window_end)
+        pages = self._pages(resource, *window, checkpoint.cursor)
+        for observed_at, objects, has_more in read_ahead(pages):
             with transaction.atomic():
                 result = store_objects(self.connection, resource, objects, observed_at)
                 if objects:
                     checkpoint.cursor = objects[-1]["id"]
-                checkpoint.done = not page.get("has_more") or not objects
+                checkpoint.done = not has_more
                 if save:
                     checkpoint.save()
                 self._count(result)
             if resource == "payouts":
                 self.touched_payouts.update(p["id"] for p in objects)
-            if checkpoint.done:
+
+    def _pages(self, resource, start, end, cursor):
+        """The pages of a window of `created` after `cursor`: (when it was read, its objects
+        with all their children, whether more follow)."""
+        created = {"gte": int(start.timestamp())}
+        if end:
+            created["lt"] = int(end.timestamp())
+        params = {**BY_NAME[resource].params, "created": created}
+        while True:
+            if cursor:
+                params["starting_after"] = cursor
+            observed_at = timezone.now()
+            page = self.door.list_page(resource, **params)
+            objects = [complete_children(self.door, resource, obj) for obj in page["data"]]
+            has_more = bool(page.get("has_more") and objects)
+            yield observed_at, objects, has_more
+            if not has_more:
                 return
+            cursor = objects[-1]["id"]
 
     def _read_events(self):
         checkpoint = SyncCheckpoint.objects.get(connection=self.connection, resource=EVENTS)
@@ -305,10 +318,8 @@ class Sync:
         automatic = set(
             payouts.filter(stripe_id__in=self.touched_payouts).values_list("stripe_id", flat=True)
         ) | set(payouts.filter(~Exists(linked)).values_list("stripe_id", flat=True))
-        for payout_id in automatic:
+        for payout_id, observed_at, transactions in read_ahead(self._components(automatic)):
             self.run_row.current = f"payout {payout_id}"
-            observed_at = timezone.now()
-            transactions = list(self.door.iter_list("balance_transactions", payout=payout_id))
             with transaction.atomic():
                 result = store_objects(
                     self.connection, "balance_transactions", transactions, observed_at
@@ -317,6 +328,15 @@ class Sync:
                     connection=self.connection, stripe_id__in=[t["id"] for t in transactions]
                 ).update(payout=payout_id)
                 self._count(result)
+
+    def _components(self, payouts):
+        for payout_id in payouts:
+            observed_at = timezone.now()
+            yield (
+                payout_id,
+                observed_at,
+                list(self.door.iter_list("balance_transactions", payout=payout_id)),
+            )
 
     def _read_balance(self):
         self.run_row.current = "balance"
