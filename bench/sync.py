@@ -116,14 +116,16 @@ def sync_in_child(url, key, database_url, var_dir):
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    # Peak memory of the sync alone: /usr/bin/time is not everywhere, so a tiny wrapper
-    # reports its own child's maximum resident set.
+    # Peak memory and CPU time of the sync alone: /usr/bin/time is not everywhere, so a tiny
+    # wrapper reports its own child's. On a machine shared with others the CPU time moves
+    # less than the wall time.
     wrapper = (
         "import resource, subprocess, sys, json;"
         "p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
         "sys.stderr.write(p.stderr);"
-        "print(json.dumps({'out': p.stdout, 'rss_kb': "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "print(json.dumps({'out': p.stdout, 'rss_kb': u.ru_maxrss, "
+        "'cpu_s': u.ru_utime + u.ru_stime}))"
     )
     started = time.perf_counter()
     done = subprocess.run(
@@ -147,6 +149,7 @@ def sync_in_child(url, key, database_url, var_dir):
         text=True,
         check=True,
     )
+    run["cpu_s"] = result["cpu_s"]
     return run, elapsed, result["rss_kb"] / 1024, json.loads(tally.stdout)
 
 
@@ -201,6 +204,7 @@ def measure(charges, database_url, tag):
         "listed": listed,
         "written": run["totals"]["fetched"],
         "sync_s": sync_s,
+        "sync_cpu_s": run["cpu_s"],
         "sync_rate": listed / sync_s,
         "sync_calls": run["api_calls"],
         "requests": tally["requests"],
@@ -245,9 +249,9 @@ def main():
             f"  {row['charges']:>9,} charges: ceiling {row['ceiling_rate']:>7,.0f} objects/s "
             f"({row['ceiling_objects']:,} objects, {row['ceiling_calls']:,} requests) | sync "
             f"{row['sync_rate']:>7,.0f} objects/s ({row['listed']:,} listed objects in "
-            f"{row['sync_s']:.1f} s; {row['written']:,} objects written with their invoice "
-            f"lines, subscription items and re-read balance transactions; peak "
-            f"{row['rss_mb']:.0f} MB)"
+            f"{row['sync_s']:.1f} s, {row['sync_cpu_s']:.1f} s of its own CPU; "
+            f"{row['written']:,} objects written with their invoice lines, subscription items "
+            f"and re-read balance transactions; peak {row['rss_mb']:.0f} MB)"
         )
         print(
             f"  {'':>9}          {calls:,} requests, "

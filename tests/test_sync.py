@@ -3,6 +3,7 @@
 import io
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.recorder import Actor
+from connectors.checks import sqlite_writes_pages
 from connectors.emulator import (
     AccountChanges,
     EmulatorStore,
@@ -280,6 +282,39 @@ def test_a_charge_learns_its_invoice_whichever_arrives_first(connection, emulato
         Charge.objects.get(connection=connection, stripe_id=charge["id"]).invoice
         == (payment["invoice"])
     )
+
+
+def test_an_older_version_never_overwrites_a_newer_one(connection, emulator):
+    charge = emulator.store.objects("charges")[0]
+    seen = timezone.now()
+
+    def store(description, at):
+        version = {**charge, "description": description}
+        with transaction.atomic():
+            result = store_objects(connection, "charges", [version], at)
+        stored = Charge.objects.get(connection=connection, stripe_id=charge["id"])
+        return result.counts["charges"].as_dict(), stored.raw["description"], stored.observed_at
+
+    assert store("newer", seen) == ({"fetched": 1, "created": 1, "updated": 0}, "newer", seen)
+    earlier = seen - timedelta(minutes=5)
+    assert store("older", earlier) == ({"fetched": 1, "created": 0, "updated": 0}, "newer", seen)
+    # Read again unchanged: no update, but the stored version is known to hold later.
+    later = seen + timedelta(minutes=1)
+    assert store("newer", later) == ({"fetched": 1, "created": 0, "updated": 0}, "newer", later)
+    assert store("older", seen) == ({"fetched": 1, "created": 0, "updated": 0}, "newer", later)
+    latest = seen + timedelta(minutes=2)
+    assert store("latest", latest) == ({"fetched": 1, "created": 0, "updated": 1}, "latest", latest)
+
+
+def test_a_sqlite_too_old_to_write_pages_is_named(monkeypatch):
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    errors = sqlite_writes_pages(None)
+    if db.vendor != "sqlite":
+        assert errors == []
+        return
+    (error,) = errors
+    assert error.id == "connectors.E001" and "SQLite 3.34.1 is older than 3.35" in error.msg
 
 
 def statements_to_store(connection, resource, objects):

@@ -13,13 +13,21 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import connection as db
 from django.db import connections as db_connections
 from django.db import reset_queries, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from connectors.door import Door, DoorError, StripeRequestFailed
-from connectors.models import Balance, BalanceTransaction, Payout, SyncCheckpoint, SyncRun
+from connectors.models import (
+    MIRROR_MODELS,
+    Balance,
+    BalanceTransaction,
+    Payout,
+    SyncCheckpoint,
+    SyncRun,
+)
 from connectors.models.mirror import when
 from connectors.resources import BACKFILL, BY_NAME, WHOLE
 from connectors.sync import lease
@@ -34,6 +42,9 @@ log = logging.getLogger(__name__)
 BACKFILL_ORDER = tuple(r.name for r in BACKFILL)
 WHOLE_HISTORY = {r.name for r in BACKFILL if r.backfill == WHOLE}
 EVENTS = "events"
+# PostgreSQL's statistics of a mirror table are brought up to date when the sync has created
+# this many of its rows, and again each time it has doubled them.
+ANALYZE_FROM = 1000
 PAGE = 100  # events applied (and the cursor moved) this many at a time
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -81,6 +92,7 @@ class Sync:
         self.run_row = None
         self.door = None
         self.touched_payouts = set()
+        self.analyzed = {}  # kind -> rows this run had created when its table was analyzed
 
     def run(self, full, since):
         backfill = full or since is not None or not self._backfill_complete()
@@ -246,6 +258,7 @@ class Sync:
                 self._count(result)
             if resource == "payouts":
                 self.touched_payouts.update(p["id"] for p in objects)
+            self._keep_statistics()
 
     def _pages(self, resource, start, end, cursor):
         """The pages of a window of `created` after `cursor`: (when it was read, its objects
@@ -369,6 +382,24 @@ class Sync:
         # gigabytes on a large account. A page's queries are of no use after it.
         reset_queries()
         self.progress(self.run_row)
+
+    def _keep_statistics(self):
+        """PostgreSQL plans a lookup by a list of ids (the links to invoices, the children of
+        a page's parents, the unchanged rows of a page) from its statistics of the table. A
+        first sync fills tables from empty faster than autovacuum analyzes them, and without
+        statistics each such lookup scanned the whole table: a 100,000-charge sync spent 240
+        of its 392 s waiting on PostgreSQL. So the sync analyzes a table itself, each time it
+        has doubled the rows it created there: a dozen times for a million rows."""
+        if db.vendor != "postgresql":
+            return
+        with self.counting:
+            created = {kind: c["created"] for kind, c in self.run_row.counts.items()}
+        for kind, rows in created.items():
+            if rows >= max(ANALYZE_FROM, 2 * self.analyzed.get(kind, 0)):
+                self.analyzed[kind] = rows
+                table = db.ops.quote_name(MIRROR_MODELS[kind]._meta.db_table)
+                with db.cursor() as cursor:
+                    cursor.execute(f"ANALYZE {table}")
 
     def _warn(self, text):
         log.warning("sync of %s: %s", self.connection.name, text)

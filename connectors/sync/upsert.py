@@ -43,8 +43,9 @@ class PageResult:
 
 def lock_mirror(connection):
     """Serialize writers of one connection's mirror (a page of the sync, a webhook) for the
-    rest of the transaction, so that "is the stored version newer?" and the write that
-    follows see the same row. SQLite's IMMEDIATE transactions already serialize writers."""
+    rest of the transaction, so that what a write reads (the stored versions, the highest id
+    before an upsert) is what it changes. SQLite's IMMEDIATE transactions already serialize
+    writers."""
     if db.vendor == "postgresql":
         list(StripeConnection.objects.select_for_update().filter(pk=connection.pk).values("pk"))
 
