@@ -3,6 +3,7 @@
 import io
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -10,11 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection as db
 from django.db import transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.recorder import Actor
+from connectors.checks import sqlite_writes_pages
 from connectors.emulator import (
     AccountChanges,
     EmulatorStore,
@@ -278,6 +282,67 @@ def test_a_charge_learns_its_invoice_whichever_arrives_first(connection, emulato
         Charge.objects.get(connection=connection, stripe_id=charge["id"]).invoice
         == (payment["invoice"])
     )
+
+
+def test_an_older_version_never_overwrites_a_newer_one(connection, emulator):
+    charge = emulator.store.objects("charges")[0]
+    seen = timezone.now()
+
+    def store(description, at):
+        version = {**charge, "description": description}
+        with transaction.atomic():
+            result = store_objects(connection, "charges", [version], at)
+        stored = Charge.objects.get(connection=connection, stripe_id=charge["id"])
+        return result.counts["charges"].as_dict(), stored.raw["description"], stored.observed_at
+
+    assert store("newer", seen) == ({"fetched": 1, "created": 1, "updated": 0}, "newer", seen)
+    earlier = seen - timedelta(minutes=5)
+    assert store("older", earlier) == ({"fetched": 1, "created": 0, "updated": 0}, "newer", seen)
+    # Read again unchanged: no update, but the stored version is known to hold later.
+    later = seen + timedelta(minutes=1)
+    assert store("newer", later) == ({"fetched": 1, "created": 0, "updated": 0}, "newer", later)
+    assert store("older", seen) == ({"fetched": 1, "created": 0, "updated": 0}, "newer", later)
+    latest = seen + timedelta(minutes=2)
+    assert store("latest", latest) == ({"fetched": 1, "created": 0, "updated": 1}, "latest", latest)
+
+
+def test_a_sqlite_too_old_to_write_pages_is_named(monkeypatch):
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    errors = sqlite_writes_pages(None)
+    if db.vendor != "sqlite":
+        assert errors == []
+        return
+    (error,) = errors
+    assert error.id == "connectors.E001" and "SQLite 3.34.1 is older than 3.35" in error.msg
+
+
+def statements_to_store(connection, resource, objects):
+    with transaction.atomic(), CaptureQueriesContext(db) as queries:
+        store_objects(connection, resource, objects, timezone.now())
+    return len(queries)
+
+
+def test_a_page_is_written_in_as_many_statements_whatever_its_size(connection, emulator):
+    """A statement per kind and page, never one per object: a page of 100 objects costs the
+    statements of a page of 10, new or changed, with what comes inside them (invoice lines)
+    and the links they complete (charges to their invoices)."""
+    store = emulator.store
+    # The invoice payments first, so that each charge below is linked to its invoice.
+    statements_to_store(connection, "invoice_payments", store.objects("invoice_payments"))
+    for resource in ("charges", "invoices", "payment_intents", "balance_transactions"):
+        objects = store.objects(resource)
+        few, many = objects[:10], objects[10:110]
+        assert len(many) == 100
+        assert statements_to_store(connection, resource, few) == statements_to_store(
+            connection, resource, many
+        ), f"new {resource}"
+        changed = [{**o, "metadata": {"seen": "again"}} for o in objects[:110]]
+        assert statements_to_store(connection, resource, changed[:10]) == statements_to_store(
+            connection, resource, changed[10:]
+        ), f"changed {resource}"
+    statements_to_store(connection, "charges", store.objects("charges")[110:])
+    assert_charges_know_their_invoices(store, connection)
 
 
 # How far back the first sync reads ------------------------------------------------------

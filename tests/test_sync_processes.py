@@ -1,16 +1,22 @@
-"""The sync across real processes: killed half-way with SIGKILL, and raced by two workers."""
+"""The sync across real processes and threads: killed half-way with SIGKILL, raced by two
+workers, reading the next page while it writes this one."""
 
 import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
+from audit.models import AuditEvent
 from audit.recorder import Actor
 from connectors import connections
+from connectors.door import StripeUnavailable
+from connectors.emulator import Faults
 from connectors.models import StripeConnection, SyncCheckpoint, SyncRun
 from connectors.sync import run_sync
+from connectors.sync.readahead import read_ahead
 from connectors.tasks import sync_connection
 from tests.conftest import TEST_KEY
 from tests.test_sync import assert_mirror_equals
@@ -84,3 +90,54 @@ def test_several_readers_of_windows_end_exact(acme, emulator, settings):
     windows = SyncCheckpoint.objects.filter(connection=acme, resource="charges")
     assert windows.count() > 5 and not windows.filter(done=False).exists()
     assert_mirror_equals(emulator.store, acme)
+
+
+def test_a_sync_reading_ahead_under_faults_ends_exact(acme, emulator, settings):
+    settings.STRIPE_MAX_RETRIES = 8
+    emulator.faults = Faults(rate_429=0.10, rate_500=0.05, rate_drop=0.03, seed=5)
+    run = run_sync(acme, actor=Actor.command("tests"))
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    outcomes = set(AuditEvent.objects.filter(origin=run.origin).values_list("outcome", flat=True))
+    assert {"rate_limited", "server_error", "network_error"} <= outcomes
+    emulator.faults = Faults()
+    assert_mirror_equals(emulator.store, acme)
+
+
+def test_the_next_page_is_read_while_this_one_is_written():
+    second_asked = threading.Event()
+
+    def pages():
+        yield 1
+        second_asked.set()
+        yield 2
+
+    pages_read = read_ahead(pages())
+    assert next(pages_read) == 1
+    assert second_asked.wait(timeout=10), "page 2 was not asked for while page 1 was written"
+    assert list(pages_read) == [2]
+
+
+def test_reading_ahead_keeps_the_order_and_fails_where_the_reading_failed():
+    def pages():
+        yield 1
+        yield 2
+        raise StripeUnavailable("Stripe did not answer")
+
+    written = []
+    with pytest.raises(StripeUnavailable):
+        for page in read_ahead(pages()):
+            written.append(page)
+    assert written == [1, 2]
+
+
+def test_a_sync_that_stops_early_stops_reading():
+    def pages():
+        n = 0
+        while True:
+            n += 1
+            yield n
+
+    pages_read = read_ahead(pages())
+    assert next(pages_read) == 1
+    pages_read.close()
+    assert not [t for t in threading.enumerate() if t.name == "sync-read-ahead"]

@@ -8,7 +8,10 @@ late never overwrites a newer one. Amounts are integers in the currency's minor 
 
 from datetime import UTC, datetime
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+
+from connectors.resources import MIRRORED
 
 
 def when(value):
@@ -40,13 +43,23 @@ class MirrorObject(models.Model):
     raw = models.JSONField()
     observed_at = models.DateTimeField()
 
-    # The resource name in connectors.resources (and Stripe's URL), and the `object` field.
+    # The kind's name in connectors.resources, whose table says everything else about it.
     resource = ""
-    object_name = ""
+    # Columns the sync fills from elsewhere than the object itself: a new version of the
+    # object leaves them as they are.
+    filled_by_sync = ()
 
     class Meta:
         abstract = True
         ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "stripe_id"], name="%(class)s_unique")
+        ]
+        indexes = [
+            models.Index(fields=["connection", "created"], name="%(class)s_created"),
+            # Staff paste an id without saying which connection it belongs to.
+            models.Index(fields=["stripe_id"], name="%(class)s_stripe_id"),
+        ]
 
     def __str__(self):
         return self.stripe_id
@@ -70,32 +83,12 @@ class MirrorObject(models.Model):
         }
 
 
-def mirror_meta(name):
-    return type(
-        "Meta",
-        (),
-        {
-            "constraints": [
-                models.UniqueConstraint(fields=["connection", "stripe_id"], name=f"{name}_unique")
-            ],
-            "indexes": [
-                models.Index(fields=["connection", "created"], name=f"{name}_created"),
-                # Staff paste an id without saying which connection it belongs to.
-                models.Index(fields=["stripe_id"], name=f"{name}_stripe_id"),
-            ],
-            "ordering": ["-created"],
-        },
-    )
-
-
 class Customer(MirrorObject):
-    resource, object_name = "customers", "customer"
+    resource = "customers"
     email = models.CharField(max_length=512, blank=True, db_index=True)
     name = models.CharField(max_length=512, blank=True)
     currency = models.CharField(max_length=3, blank=True)
     delinquent = models.BooleanField(default=False)
-
-    Meta = mirror_meta("customer")
 
     @classmethod
     def columns(cls, o):
@@ -108,11 +101,9 @@ class Customer(MirrorObject):
 
 
 class Product(MirrorObject):
-    resource, object_name = "products", "product"
+    resource = "products"
     name = models.CharField(max_length=512, blank=True)
     active = models.BooleanField(default=True)
-
-    Meta = mirror_meta("product")
 
     @classmethod
     def columns(cls, o):
@@ -120,7 +111,7 @@ class Product(MirrorObject):
 
 
 class Price(MirrorObject):
-    resource, object_name = "prices", "price"
+    resource = "prices"
     product = models.CharField(max_length=255, blank=True, db_index=True)
     active = models.BooleanField(default=True)
     currency = models.CharField(max_length=3)
@@ -129,8 +120,6 @@ class Price(MirrorObject):
     interval = models.CharField(max_length=8, blank=True)
     interval_count = models.PositiveIntegerField(null=True, blank=True)
     usage_type = models.CharField(max_length=16, blank=True)
-
-    Meta = mirror_meta("price")
 
     @classmethod
     def columns(cls, o):
@@ -148,7 +137,7 @@ class Price(MirrorObject):
 
 
 class Coupon(MirrorObject):
-    resource, object_name = "coupons", "coupon"
+    resource = "coupons"
     name = models.CharField(max_length=512, blank=True)
     duration = models.CharField(max_length=16, blank=True)
     duration_in_months = models.PositiveIntegerField(null=True, blank=True)
@@ -156,8 +145,6 @@ class Coupon(MirrorObject):
     amount_off = models.BigIntegerField(null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True)
     valid = models.BooleanField(default=True)
-
-    Meta = mirror_meta("coupon")
 
     @classmethod
     def columns(cls, o):
@@ -173,12 +160,10 @@ class Coupon(MirrorObject):
 
 
 class PromotionCode(MirrorObject):
-    resource, object_name = "promotion_codes", "promotion_code"
+    resource = "promotion_codes"
     code = models.CharField(max_length=255, blank=True, db_index=True)
     coupon = models.CharField(max_length=255, blank=True)
     active = models.BooleanField(default=True)
-
-    Meta = mirror_meta("promotion_code")
 
     @classmethod
     def columns(cls, o):
@@ -191,7 +176,7 @@ class PromotionCode(MirrorObject):
 
 
 class Subscription(MirrorObject):
-    resource, object_name = "subscriptions", "subscription"
+    resource = "subscriptions"
     customer = models.CharField(max_length=255, db_index=True)
     status = models.CharField(max_length=32, db_index=True)
     currency = models.CharField(max_length=3, blank=True)
@@ -203,8 +188,6 @@ class Subscription(MirrorObject):
     cancel_at_period_end = models.BooleanField(default=False)
     trial_start = models.DateTimeField(null=True, blank=True)
     trial_end = models.DateTimeField(null=True, blank=True)
-
-    Meta = mirror_meta("subscription")
 
     @classmethod
     def columns(cls, o):
@@ -225,15 +208,13 @@ class Subscription(MirrorObject):
 class SubscriptionItem(MirrorObject):
     """Items come inside their subscription; they are stored on their own for queries."""
 
-    resource, object_name = "subscription_items", "subscription_item"
+    resource = "subscription_items"
     subscription = models.CharField(max_length=255, db_index=True)
     price = models.CharField(max_length=255, blank=True)
     product = models.CharField(max_length=255, blank=True, db_index=True)
     quantity = models.PositiveIntegerField(null=True, blank=True)
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
-
-    Meta = mirror_meta("subscription_item")
 
     @classmethod
     def columns(cls, o):
@@ -249,7 +230,7 @@ class SubscriptionItem(MirrorObject):
 
 
 class Invoice(MirrorObject):
-    resource, object_name = "invoices", "invoice"
+    resource = "invoices"
     customer = models.CharField(max_length=255, blank=True, db_index=True)
     subscription = models.CharField(max_length=255, blank=True, db_index=True)
     status = models.CharField(max_length=16, blank=True, db_index=True)
@@ -266,8 +247,6 @@ class Invoice(MirrorObject):
     period_end = models.DateTimeField(null=True, blank=True)
     due_date = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
-
-    Meta = mirror_meta("invoice")
 
     @classmethod
     def columns(cls, o):
@@ -295,7 +274,7 @@ class Invoice(MirrorObject):
 class InvoiceLineItem(MirrorObject):
     """Lines come inside their invoice (the rest fetched from /v1/invoices/ID/lines)."""
 
-    resource, object_name = "invoice_lines", "line_item"
+    resource = "invoice_lines"
     invoice = models.CharField(max_length=255, db_index=True)
     subscription = models.CharField(max_length=255, blank=True, db_index=True)
     subscription_item = models.CharField(max_length=255, blank=True)
@@ -308,8 +287,6 @@ class InvoiceLineItem(MirrorObject):
     proration = models.BooleanField(default=False)
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
-
-    Meta = mirror_meta("invoice_line")
 
     @classmethod
     def columns(cls, o):
@@ -334,7 +311,7 @@ class InvoiceLineItem(MirrorObject):
 
 
 class InvoicePayment(MirrorObject):
-    resource, object_name = "invoice_payments", "invoice_payment"
+    resource = "invoice_payments"
     invoice = models.CharField(max_length=255, db_index=True)
     payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
     charge = models.CharField(max_length=255, blank=True, db_index=True)
@@ -343,8 +320,6 @@ class InvoicePayment(MirrorObject):
     amount_paid = models.BigIntegerField(null=True, blank=True)
     amount_requested = models.BigIntegerField(null=True, blank=True)
     is_default = models.BooleanField(default=False)
-
-    Meta = mirror_meta("invoice_payment")
 
     @classmethod
     def columns(cls, o):
@@ -362,15 +337,13 @@ class InvoicePayment(MirrorObject):
 
 
 class PaymentIntent(MirrorObject):
-    resource, object_name = "payment_intents", "payment_intent"
+    resource = "payment_intents"
     customer = models.CharField(max_length=255, blank=True, db_index=True)
     status = models.CharField(max_length=32, blank=True)
     currency = models.CharField(max_length=3)
     amount = models.BigIntegerField(default=0)
     amount_received = models.BigIntegerField(default=0)
     latest_charge = models.CharField(max_length=255, blank=True, db_index=True)
-
-    Meta = mirror_meta("payment_intent")
 
     @classmethod
     def columns(cls, o):
@@ -385,7 +358,7 @@ class PaymentIntent(MirrorObject):
 
 
 class Charge(MirrorObject):
-    resource, object_name = "charges", "charge"
+    resource = "charges"
     customer = models.CharField(max_length=255, blank=True, db_index=True)
     payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
     # The invoice this charge paid. Since API version 2025-03-31 a charge no longer says:
@@ -408,8 +381,6 @@ class Charge(MirrorObject):
     outcome_type = models.CharField(max_length=32, blank=True)
     risk_level = models.CharField(max_length=16, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
-
-    Meta = mirror_meta("charge")
 
     @classmethod
     def columns(cls, o):
@@ -436,7 +407,7 @@ class Charge(MirrorObject):
 
 
 class Refund(MirrorObject):
-    resource, object_name = "refunds", "refund"
+    resource = "refunds"
     charge = models.CharField(max_length=255, blank=True, db_index=True)
     payment_intent = models.CharField(max_length=255, blank=True)
     balance_transaction = models.CharField(max_length=255, blank=True)
@@ -444,8 +415,6 @@ class Refund(MirrorObject):
     reason = models.CharField(max_length=64, blank=True)
     currency = models.CharField(max_length=3)
     amount = models.BigIntegerField()
-
-    Meta = mirror_meta("refund")
 
     @classmethod
     def columns(cls, o):
@@ -461,7 +430,7 @@ class Refund(MirrorObject):
 
 
 class Dispute(MirrorObject):
-    resource, object_name = "disputes", "dispute"
+    resource = "disputes"
     charge = models.CharField(max_length=255, blank=True, db_index=True)
     payment_intent = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=32, db_index=True)
@@ -471,8 +440,6 @@ class Dispute(MirrorObject):
     due_by = models.DateTimeField(null=True, blank=True)
     has_evidence = models.BooleanField(default=False)
     submission_count = models.PositiveIntegerField(default=0)
-
-    Meta = mirror_meta("dispute")
 
     @classmethod
     def columns(cls, o):
@@ -509,7 +476,7 @@ def fee_columns(fee_details):
 
 
 class BalanceTransaction(MirrorObject):
-    resource, object_name = "balance_transactions", "balance_transaction"
+    resource = "balance_transactions"
     type = models.CharField(max_length=64, blank=True)
     reporting_category = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=16, blank=True)
@@ -527,8 +494,7 @@ class BalanceTransaction(MirrorObject):
     # Which automatic payout paid this out: learnt from /v1/balance_transactions?payout=ID,
     # since the transaction itself does not say.
     payout = models.CharField(max_length=255, blank=True, db_index=True)
-
-    Meta = mirror_meta("balance_transaction")
+    filled_by_sync = ("payout",)
 
     @classmethod
     def columns(cls, o):
@@ -547,7 +513,7 @@ class BalanceTransaction(MirrorObject):
 
 
 class Payout(MirrorObject):
-    resource, object_name = "payouts", "payout"
+    resource = "payouts"
     status = models.CharField(max_length=16, blank=True, db_index=True)
     currency = models.CharField(max_length=3)
     amount = models.BigIntegerField()
@@ -555,8 +521,6 @@ class Payout(MirrorObject):
     automatic = models.BooleanField(default=True)
     method = models.CharField(max_length=16, blank=True)
     balance_transaction = models.CharField(max_length=255, blank=True)
-
-    Meta = mirror_meta("payout")
 
     @classmethod
     def columns(cls, o):
@@ -588,25 +552,13 @@ class Balance(models.Model):
         return {f["currency"]: f["amount"] for f in self.raw.get(which) or []}
 
 
-MIRROR_MODELS = {
-    m.resource: m
-    for m in (
-        Customer,
-        Product,
-        Price,
-        Coupon,
-        PromotionCode,
-        Subscription,
-        SubscriptionItem,
-        Invoice,
-        InvoiceLineItem,
-        InvoicePayment,
-        PaymentIntent,
-        Charge,
-        Refund,
-        Dispute,
-        BalanceTransaction,
-        Payout,
+# Every kind in the table of resources, with the model that mirrors it.
+_models = {m.resource: m for m in MirrorObject.__subclasses__()}
+if set(_models) != set(MIRRORED):
+    raise ImproperlyConfigured(
+        f"Each kind of connectors.resources.MIRRORED needs one model naming it: kinds "
+        f"without a model {sorted(set(MIRRORED) - set(_models))}, models without a kind "
+        f"{sorted(set(_models) - set(MIRRORED))}."
     )
-}
-MODEL_OF_OBJECT = {m.object_name: m for m in MIRROR_MODELS.values()}
+MIRROR_MODELS = {name: _models[name] for name in MIRRORED}
+MODEL_OF_OBJECT = {MIRRORED[name]: model for name, model in MIRROR_MODELS.items()}

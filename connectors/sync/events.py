@@ -8,18 +8,25 @@ from django.utils import timezone
 
 from connectors.models import AppliedEvent
 from connectors.models.mirror import MODEL_OF_OBJECT, id_of, when
+from connectors.resources import CHILDREN
 from connectors.sync.upsert import PageResult, lock_mirror, store_objects
 
 
-def complete_invoice_lines(door, invoice):
-    """An invoice embeds at most some of its lines; read the rest through the door."""
-    lines = invoice.get("lines") or {}
-    if not lines.get("has_more") or not lines.get("data"):
-        return invoice
-    rest = list(
-        door.iter_list(f"invoices/{invoice['id']}/lines", starting_after=lines["data"][-1]["id"])
-    )
-    return {**invoice, "lines": {**lines, "data": lines["data"] + rest, "has_more": False}}
+def complete_children(door, resource, obj):
+    """An object embeds at most the first page of its children (an invoice some of its
+    lines); read the rest through the door, where the table of resources says they are."""
+    for child in CHILDREN.get(resource, ()):
+        embedded = obj.get(child.field) or {}
+        if not child.rest or not embedded.get("has_more") or not embedded.get("data"):
+            continue
+        rest = list(
+            door.iter_list(
+                child.rest.format(id=obj["id"]), starting_after=embedded["data"][-1]["id"]
+            )
+        )
+        data = {**embedded, "data": embedded["data"] + rest, "has_more": False}
+        obj = {**obj, child.field: data}
+    return obj
 
 
 def event_object(event):
@@ -41,8 +48,8 @@ def apply_event(connection, event, *, source, door, result=None):
     if AppliedEvent.objects.filter(connection=connection, stripe_id=event["id"]).exists():
         return False
     # Reads happen outside the transaction.
-    if model and model.resource == "invoices":
-        obj = complete_invoice_lines(door, obj)
+    if model:
+        obj = complete_children(door, model.resource, obj)
     related = []
     if obj.get("object") == "dispute" and obj.get("charge"):
         # A dispute changes its charge (`disputed`), and Stripe sends no charge event for it.

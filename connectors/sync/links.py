@@ -7,37 +7,57 @@ for one, later the other), so both sides call `link_charges_to_invoices` after t
 stored, in the same transaction, and the link is right whatever the order.
 """
 
+from django.db import connection as db
+
 from connectors.models import Charge, InvoicePayment
+
+# The kinds whose arrival can complete a charge's way to its invoice.
+LINKED = {"charges", "invoice_payments"}
 
 
 def link_charges_to_invoices(connection, resource, stripe_ids):
     """Set Charge.invoice for the charges that the stored `stripe_ids` (of charges or of
-    invoice payments) concern."""
+    invoice payments) concern, in a number of statements that does not grow with theirs.
+
+    Rows are looked up by their own ids alone and the connection checked here: given the
+    connection too, SQLite without statistics walks the (connection, created) index, the
+    whole table, for every page.
+    """
+    mine = connection.pk
     if resource == "charges":
-        charges = Charge.objects.filter(connection=connection, stripe_id__in=stripe_ids)
+        charges = Charge.objects.filter(stripe_id__in=stripe_ids)
     elif resource == "invoice_payments":
-        stored = InvoicePayment.objects.filter(connection=connection, stripe_id__in=stripe_ids)
-        pairs = list(stored.values_list("payment_intent", "charge"))
+        stored = InvoicePayment.objects.filter(stripe_id__in=stripe_ids).values_list(
+            "payment_intent", "charge", "connection_id"
+        )
+        pairs = [(intent, charge) for intent, charge, owner in stored if owner == mine]
         intents = {intent for intent, _ in pairs if intent}
         paid = {charge for _, charge in pairs if charge}
-        charges = Charge.objects.filter(connection=connection, payment_intent__in=intents)
-        charges |= Charge.objects.filter(connection=connection, stripe_id__in=paid)
+        charges = Charge.objects.filter(payment_intent__in=intents)
+        charges |= Charge.objects.filter(stripe_id__in=paid)
     else:
         return
-    rows = list(charges.order_by().values_list("pk", "stripe_id", "payment_intent", "invoice"))
+    rows = [
+        (pk, stripe_id, intent, current)
+        for pk, stripe_id, intent, current, owner in charges.order_by().values_list(
+            "pk", "stripe_id", "payment_intent", "invoice", "connection_id"
+        )
+        if owner == mine
+    ]
     if not rows:
         return
     intents = {intent for _, _, intent, _ in rows if intent}
     ids = {stripe_id for _, stripe_id, _, _ in rows}
     by_intent, by_charge = {}, {}
-    # A canceled invoice payment is an attempt that paid nothing (a voided invoice's intent).
-    payments = (
-        InvoicePayment.objects.filter(connection=connection).exclude(status="canceled").order_by()
-    )
-    fields = ("invoice", "payment_intent", "charge")
+    fields = ("invoice", "payment_intent", "charge", "status", "connection_id")
+    payments = InvoicePayment.objects.order_by()
     found = payments.filter(payment_intent__in=intents).values_list(*fields)
     found = found.union(payments.filter(charge__in=ids).values_list(*fields))
-    for invoice, intent, charge in found:
+    for invoice, intent, charge, status, owner in found:
+        # A canceled invoice payment is an attempt that paid nothing (a voided invoice's
+        # intent).
+        if owner != mine or status == "canceled":
+            continue
         # Should a payment ever be linked to two invoices, the first id is kept: a rule, so
         # that every run and every report makes the same choice.
         if intent:
@@ -48,6 +68,20 @@ def link_charges_to_invoices(connection, resource, stripe_ids):
     for pk, stripe_id, intent, current in rows:
         invoice = by_charge.get(stripe_id) or by_intent.get(intent)
         if invoice and invoice != current:
-            changed.setdefault(invoice, []).append(pk)
-    for invoice, pks in changed.items():
-        Charge.objects.filter(pk__in=pks).update(invoice=invoice)
+            changed[pk] = invoice
+    if changed:
+        set_invoices(changed)
+
+
+def set_invoices(invoice_of):
+    """One UPDATE for {charge pk: invoice id}. Django's bulk_update builds an expression per
+    row in Python: 30 ms for a page of 100 charges, more than writing the page."""
+    q = db.ops.quote_name
+    table, pk, invoice = q(Charge._meta.db_table), q("id"), q("invoice")
+    cases = " ".join(["WHEN %s THEN %s"] * len(invoice_of))
+    rows = ", ".join(["%s"] * len(invoice_of))
+    with db.cursor() as cursor:  # only quoted names are formatted in; values are parameters
+        cursor.execute(
+            f"UPDATE {table} SET {invoice} = CASE {pk} {cases} END WHERE {pk} IN ({rows})",  # noqa: S608
+            [*(v for pair in invoice_of.items() for v in pair), *invoice_of],
+        )

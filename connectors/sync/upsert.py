@@ -2,6 +2,9 @@
 
 Call inside `transaction.atomic()`, together with the checkpoint that says the objects were
 read: a page and its checkpoint are committed together or not at all.
+
+A page of one kind is one upsert statement (connectors.sync.statements), whatever the number
+of objects on it, and so are the children that come inside them.
 """
 
 from dataclasses import dataclass, field
@@ -9,18 +12,9 @@ from dataclasses import dataclass, field
 from django.db import connection as db
 
 from connectors.models import MIRROR_MODELS, StripeConnection
-from connectors.sync.links import link_charges_to_invoices
-
-# Objects that arrive inside another: subscription items in their subscription, invoice
-# lines in their invoice. (parent resource, child resource, list field, parent field)
-CHILDREN = {
-    "subscriptions": ("subscription_items", "items", "subscription"),
-    "invoices": ("invoice_lines", "lines", "invoice"),
-}
-
-
-# Kinds whose arrival can complete a charge's way to its invoice (connectors.sync.links).
-LINKED = {"charges", "invoice_payments"}
+from connectors.resources import CHILDREN
+from connectors.sync.links import LINKED, link_charges_to_invoices
+from connectors.sync.statements import upsert_of
 
 
 @dataclass
@@ -49,8 +43,9 @@ class PageResult:
 
 def lock_mirror(connection):
     """Serialize writers of one connection's mirror (a page of the sync, a webhook) for the
-    rest of the transaction, so that "is the stored version newer?" and the write that
-    follows see the same row. SQLite's IMMEDIATE transactions already serialize writers."""
+    rest of the transaction, so that what a write reads (the stored versions, the highest id
+    before an upsert) is what it changes. SQLite's IMMEDIATE transactions already serialize
+    writers."""
     if db.vendor == "postgresql":
         list(StripeConnection.objects.select_for_update().filter(pk=connection.pk).values("pk"))
 
@@ -63,6 +58,11 @@ def store_objects(connection, resource, objects, observed_at, result=None):
     """
     result = result or PageResult()
     lock_mirror(connection)
+    _store(connection, resource, objects, observed_at, result)
+    return result
+
+
+def _store(connection, resource, objects, observed_at, result):
     model = MIRROR_MODELS[resource]
     rows = {}
     for obj in objects:
@@ -73,76 +73,65 @@ def store_objects(connection, resource, objects, observed_at, result=None):
             result.errors.append(f"{resource} {object_id}: not in the shape Stripe sends ({e!r})")
     counts = result.counts_of(resource)
     counts.fetched += len(objects)
+    if not rows:
+        return
     applied = _upsert(connection, model, rows, observed_at, counts)
     if applied and resource in LINKED:
         link_charges_to_invoices(connection, resource, applied)
 
-    if resource in CHILDREN and applied:
-        child_resource, list_field, parent_field = CHILDREN[resource]
-        children = []
-        for parent_id in applied:
-            obj = rows[parent_id][1]
-            for child in (obj.get(list_field) or {}).get("data") or []:
-                children.append({**child, parent_field: child.get(parent_field) or parent_id})
-        child_model = MIRROR_MODELS[child_resource]
-        store_objects(connection, child_resource, children, observed_at, result)
-        # A child the new version no longer lists (an item removed by a downgrade, a line
-        # dropped from a draft) is gone from Stripe too.
-        kept = {c["id"] for c in children if isinstance(c, dict) and "id" in c}
-        gone = [
-            pk
-            for pk, owner, stripe_id in child_model.objects.filter(
-                **{f"{parent_field}__in": list(applied)}
-            )
-            .order_by()
-            .values_list("pk", "connection_id", "stripe_id")
-            if owner == connection.pk and stripe_id not in kept
-        ]
-        if gone:
-            child_model.objects.filter(pk__in=gone).delete()
-    return result
+    if applied:
+        parents = {stripe_id: rows[stripe_id][1] for stripe_id in applied}
+        for kind in CHILDREN.get(resource, ()):
+            _store_children(connection, kind, parents, observed_at, result)
+
+
+def _store_children(connection, kind, parents, observed_at, result):
+    """Store the children of `parents` ({Stripe id: object}) that `kind` (a Child in the
+    table of resources) describes, and delete those the new versions no longer list (an
+    item removed by a downgrade, a line dropped from a draft): they are gone from Stripe."""
+    children = []
+    for parent_id, obj in parents.items():
+        for child in (obj.get(kind.field) or {}).get("data") or []:
+            children.append({**child, kind.parent: child.get(kind.parent) or parent_id})
+    _store(connection, kind.name, children, observed_at, result)
+    # Looked up by parent alone and the connection checked here: given the connection too,
+    # SQLite without statistics walks the (connection, created) index, the whole table, for
+    # every page.
+    kept = {c["id"] for c in children if isinstance(c, dict) and "id" in c}
+    model = MIRROR_MODELS[kind.name]
+    stored = model.objects.filter(**{f"{kind.parent}__in": list(parents)}).order_by()
+    gone = [
+        pk
+        for pk, owner, stripe_id in stored.values_list("pk", "connection_id", "stripe_id")
+        if owner == connection.pk and stripe_id not in kept
+    ]
+    if gone:
+        model.objects.filter(pk__in=gone).delete()
 
 
 def _upsert(connection, model, rows, observed_at, counts):
-    """Create new rows, update changed ones that are not newer than this version. Returns
-    the ids whose stored version is now this one (created or updated)."""
-    # Looked up by Stripe id alone, and the connection checked here: given both, SQLite
-    # without statistics walks the (connection, created) index, a scan of the whole table
-    # per page that made a large backfill quadratic.
-    existing = {
-        stripe_id: (pk, seen, raw)
-        for stripe_id, pk, seen, raw, owner in model.objects.filter(stripe_id__in=list(rows))
-        .order_by()
-        .values_list("stripe_id", "pk", "observed_at", "raw", "connection_id")
-        if owner == connection.pk
-    }
-    to_create, to_update, unchanged = [], [], []
-    for stripe_id, (values, obj) in rows.items():
-        if stripe_id not in existing:
-            to_create.append(
-                model(connection=connection, raw=obj, observed_at=observed_at, **values)
-            )
-            continue
-        pk, seen, raw = existing[stripe_id]
-        if seen > observed_at:
-            continue  # what is stored was seen later than this version
-        if raw == obj:
-            unchanged.append(pk)
-            continue
-        to_update.append(
-            model(pk=pk, connection=connection, raw=obj, observed_at=observed_at, **values)
-        )
+    """Create new rows, update changed ones whose stored version is not newer than this one,
+    and note that unchanged ones still held at `observed_at`. Returns the ids whose stored
+    version is now this one (created or updated)."""
+    upsert = upsert_of(model)
+    applied = {}
+    with db.cursor() as cursor:
+        # Ids only grow, and the writers of one connection's mirror take turns (lock_mirror):
+        # what the upsert returns above the highest id before it, it created.
+        cursor.execute(upsert.highest_id)
+        highest = cursor.fetchone()[0] or 0
+        for sql, params in upsert.statements(connection.pk, observed_at, rows.values()):
+            cursor.execute(sql, params)
+            applied.update(cursor.fetchall())
+    created = sum(1 for pk in applied.values() if pk > highest)
+    counts.created += created
+    counts.updated += len(applied) - created
 
-    model.objects.bulk_create(to_create, batch_size=500)
-    if to_update:
-        fields = ["raw", "observed_at", *rows[to_update[0].stripe_id][0].keys()]
-        model.objects.bulk_update(to_update, fields=fields, batch_size=500)
+    unchanged = [stripe_id for stripe_id in rows if stripe_id not in applied]
     if unchanged:
         # Not an update of the object, but the stored version is known to hold at this
         # later time: an event older than this must not overwrite it.
-        model.objects.filter(pk__in=unchanged, observed_at__lt=observed_at).update(
-            observed_at=observed_at
-        )
-    counts.created += len(to_create)
-    counts.updated += len(to_update)
-    return [o.stripe_id for o in to_create] + [o.stripe_id for o in to_update]
+        model.objects.filter(
+            connection=connection, stripe_id__in=unchanged, observed_at__lt=observed_at
+        ).update(observed_at=observed_at)
+    return list(applied)

@@ -1,0 +1,61 @@
+"""Reading the next page from Stripe while the sync writes this one.
+
+A page's request (through the door, in a thread of its own) and the writing of the page
+before it (in the sync's thread) then overlap: the time Stripe takes to answer, and the
+database's own work on PostgreSQL, no longer add up. Only the door's requests and the audit
+rows it writes for them happen in the reading thread; the mirror is written, and each page
+committed with its checkpoint, by the sync's thread alone, in the order the pages came.
+"""
+
+import contextlib
+import queue
+import threading
+
+from django.db import connection, connections
+
+_PAGE, _END, _FAILED = "page", "end", "failed"
+
+
+def read_ahead(pages):
+    """Iterate `pages`, an iterator whose every step asks Stripe for something, one step
+    ahead in a thread of its own. What the iterator raises is raised here, in order, after
+    the items before it; stopping early stops the thread after its current request.
+
+    Inside a caller's transaction (a test's) the steps are taken in turn, here: the audit
+    rows the reader writes on a connection of its own would wait for that transaction to
+    end (SQLite holds every other writer off), and it for them."""
+    if connection.in_atomic_block:
+        yield from pages
+        return
+    handed = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read():
+        try:
+            for page in pages:
+                handed.put((_PAGE, page))
+                if stop.is_set():
+                    return
+            handed.put((_END, None))
+        except BaseException as e:  # handed over, raised in the sync's thread
+            handed.put((_FAILED, e))
+        finally:
+            connections.close_all()  # this thread's own, opened by the door's audit rows
+
+    reader = threading.Thread(target=read, name="sync-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            what, page = handed.get()
+            if what == _END:
+                return
+            if what == _FAILED:
+                raise page
+            yield page
+    finally:
+        stop.set()
+        # A reader waiting to hand over a page that nobody will take gets its place, then
+        # sees `stop`.
+        with contextlib.suppress(queue.Empty):
+            handed.get_nowait()
+        reader.join()

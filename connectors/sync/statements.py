@@ -1,0 +1,120 @@
+"""The statement that writes a page of one mirror model, built once per model.
+
+One statement whatever the number of objects on the page, and nothing read back first:
+INSERT ... ON CONFLICT (connection_id, stripe_id) DO UPDATE, where the stored version was
+seen no later than this one and differs from it, RETURNING the rows it wrote. Django's
+bulk_create spent most of a sync preparing each field of each row in Python (545,000 values
+for 5,000 charges) and, on PostgreSQL, quoting every JSON document into an array literal.
+
+The rows reach each database the way it reads fastest (measured on pages of 100 charges):
+SQLite binds parameters in C, a value each; PostgreSQL gets the page as one JSON document
+that it turns into rows itself, since psycopg parses a statement of thousands of
+placeholders in Python every time (4.5 s of a 27 s sync of 5,000 charges).
+"""
+
+import functools
+import json
+import operator
+import sqlite3
+
+from django.db import connection as db
+from django.db import models
+
+
+def upsert_of(model):
+    return _upsert_of(model, db.vendor)
+
+
+@functools.cache
+def _upsert_of(model, vendor):
+    return (PostgresUpsert if vendor == "postgresql" else SQLiteUpsert)(model)
+
+
+class Upsert:
+    """Rows of `model` created, or updated where the stored version is not newer and
+    differs: an unchanged object is not an update, and a re-read writes nothing."""
+
+    # Only the model's quoted table and column names are formatted into the SQL; values are
+    # parameters.
+    def __init__(self, model):
+        q = db.ops.quote_name
+        self.table = q(model._meta.db_table)
+        page = ("connection_id", "observed_at", "raw")
+        own = tuple(model.filled_by_sync)
+        # The columns `values_from` gives, and a new row's value of those the sync fills.
+        self.fields = tuple(
+            f
+            for f in model._meta.concrete_fields
+            if not f.primary_key and f.attname not in page and f.name not in own
+        )
+        self.values = operator.itemgetter(*(f.attname for f in self.fields))
+        self.defaults = {name: model._meta.get_field(name).get_default() for name in own}
+        self.columns = (*page, *(f.attname for f in self.fields), *own)
+        updated = [c for c in self.columns if c not in ("connection_id", "stripe_id", *own)]
+        self.highest_id = f"SELECT MAX({q('id')}) FROM {self.table}"  # noqa: S608
+        self.head = f"INSERT INTO {self.table} ({', '.join(map(q, self.columns))})"
+        self.tail = (
+            f"ON CONFLICT ({q('connection_id')}, {q('stripe_id')}) DO UPDATE SET "
+            + ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in updated)
+            + f" WHERE {self.table}.{q('observed_at')} <= EXCLUDED.{q('observed_at')}"
+            f" AND {self.table}.{q('raw')} <> EXCLUDED.{q('raw')}"
+            f" RETURNING {q('stripe_id')}, {q('id')}"
+        )
+
+    def statements(self, connection_id, observed_at, rows):
+        """(sql, params) pairs that write `rows`, (columns, object) pairs as `values_from`
+        and Stripe give them: one, unless the rows exceed what a statement may carry."""
+        raise NotImplementedError
+
+
+class SQLiteUpsert(Upsert):
+    def statements(self, connection_id, observed_at, rows):
+        prepare = [preparer(f, db) for f in self.fields]
+        page = [connection_id, db.ops.adapt_datetimefield_value(observed_at)]
+        defaults = list(self.defaults.values())
+        values = [
+            [
+                *page,
+                json.dumps(obj),  # the one serialisation of the object
+                *(
+                    v if p is None else p(v)
+                    for p, v in zip(prepare, self.values(columns), strict=True)
+                ),
+                *defaults,
+            ]
+            for columns, obj in rows
+        ]
+        row = f"({', '.join(['%s'] * len(self.columns))})"
+        limit = db.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        for batch in batches(values, limit // len(self.columns)):
+            params = [v for values in batch for v in values]
+            yield f"{self.head} VALUES {', '.join([row] * len(batch))} {self.tail}", params
+
+
+class PostgresUpsert(Upsert):
+    def __init__(self, model):
+        super().__init__(model)
+        columns = ", ".join(map(db.ops.quote_name, self.columns))
+        rows = f"jsonb_populate_recordset(NULL::{self.table}, %s)"
+        self.head += f" SELECT {columns} FROM {rows}"  # noqa: S608
+
+    def statements(self, connection_id, observed_at, rows):
+        page = {"connection_id": connection_id, "observed_at": observed_at, **self.defaults}
+        # The page and its objects serialised once; dates as text PostgreSQL reads back.
+        document = [{**columns, **page, "raw": obj} for columns, obj in rows]
+        yield f"{self.head} {self.tail}", [json.dumps(document, default=str)]
+
+
+def preparer(model_field, connection):
+    """What turns a value of `model_field`, as `columns()` gives it, into what SQLite takes;
+    None for text, numbers and booleans, which `columns()` gives typed."""
+    if isinstance(model_field, models.DateTimeField):
+        return connection.ops.adapt_datetimefield_value
+    if isinstance(model_field, models.CharField | models.BooleanField | models.IntegerField):
+        return None
+    return functools.partial(model_field.get_db_prep_save, connection=connection)
+
+
+def batches(items, size):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
