@@ -825,7 +825,7 @@ def test_the_command_serves_until_interrupted(tmp_path):
         answer = requests.get(f"{url}/v1/customers", auth=(DEMO_KEY, ""), timeout=10)
     finally:
         server.send_signal(signal.SIGINT)
-        output, errors = server.communicate(timeout=10)
+        output, errors = server.communicate(timeout=60)
 
     assert answer.status_code == 200 and len(answer.json()["data"]) == 10
     assert DEMO_KEY not in "".join(banner) + output + errors

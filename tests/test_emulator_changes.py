@@ -502,7 +502,7 @@ def test_the_command_forwards_changes_as_signed_webhooks(receiver):
         received = receiver.wait_for(3)
     finally:
         server.send_signal(signal.SIGINT)
-        output, errors = server.communicate(timeout=10)
+        output, errors = server.communicate(timeout=60)
 
     assert len(charges) == 300
     assert [json.loads(body)["id"] for body, _ in received] == [
