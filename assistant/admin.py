@@ -93,17 +93,10 @@ class AccessTokenAdmin(Styled, admin.ModelAdmin):
         ]
 
     def get_readonly_fields(self, request, obj=None):
+        # Once created, a token's fields are all shown read-only but its name.
         if obj is None:
             return []
-        return [
-            "user",
-            "masked",
-            "state_badge",
-            "created_at",
-            "expires_at",
-            "last_used_at",
-            "revoked_at",
-        ]
+        return [field for field in self.get_fields(request, obj) if field != "name"]
 
     def save_model(self, request, obj, form, change):
         if change:
