@@ -20,10 +20,24 @@ WARNINGS = "warnings"  # the line under which a kind cites the records each warn
 class Figure:
     count: int
     total: int
+    tallies: tuple = ()  # the kind's further sums over the same records (write(tally=...))
 
 
-def write(run_id, ctes, params, hashed=False):
-    """Run the kind's `ctes` (ending in `entries`) and store its citations for run_id.
+def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None):
+    """Run the kind's `ctes` (ending in `entries`), store its citations for run_id, and
+    return the figures they make: {(line, figure): Figure}.
+
+    `tally`: SQL aggregates (SUMs or COUNTs, so that chunks add up) over further columns of
+    `entries`, which a kind needs per figure beside its total: the payouts' gross and fees.
+    They are summed in the same pass as the citations, and come back as Figure.tallies.
+
+    `parts`, `split`: on PostgreSQL, write the citations with `parts` statements at once,
+    each on a database connection of its own, all in the run's snapshot (sql.alongside).
+    Each reads one share of the blocks of the model `split`, whose scan in `ctes` carries
+    the condition sql.share(), and writes its own chunks of each figure. An INSERT never
+    runs in parallel on PostgreSQL, where the floor it is measured against does. The other
+    connections commit before the run's does, and this transaction does not see their rows:
+    read the figures from here, not from figures().
 
     `hashed`: group the entries in a hash table, for SQL without window functions. The
     planner of PostgreSQL reckons 8 kB a group for string_agg and sorts every entry
@@ -31,21 +45,71 @@ def write(run_id, ctes, params, hashed=False):
     # A figure's records are spread over up to CHUNKS rows by a hash of their ids: no sort
     # of every entry by id, which on SQLite cost more than computing the figures. Only the
     # kind's own SQL and the model's constants are formatted in; values are parameters.
-    template = f"""
+    parts = parts if split and sql.writes_in_with() else 1
+    if parts > 1:  # the figure's chunks, shared out between the parts
+        chunk = f"{sql.bucket('e.record', ReportCitation.CHUNKS // parts)} * {parts} + %(part)s"
+    else:
+        chunk = sql.bucket("e.record", ReportCitation.CHUNKS)
+    tallies = "".join(f", {aggregate} AS tally_{n}" for n, aggregate in enumerate(tally))
+    grouped = f"""
         WITH {ctes},
         chunked AS (
-            SELECT {sql.bytewise("line")} AS line, {sql.bytewise("figure")} AS figure,
-                   record, amount, {sql.bucket("record", ReportCitation.CHUNKS)} AS chunk
-            FROM entries
+            SELECT e.*, {sql.bytewise("e.line")} AS cited_line,
+                   {sql.bytewise("e.figure")} AS cited_figure,
+                   {chunk} AS chunk
+            FROM entries e
+        ),
+        grouped AS MATERIALIZED (
+            SELECT cited_line AS line, cited_figure AS figure, chunk, COUNT(*) AS count,
+                   CAST(SUM(amount) AS BIGINT) AS total,
+                   {sql.string_agg("record || ':' || CAST(amount AS TEXT)")} AS cited
+                   {tallies}
+            FROM chunked
+            GROUP BY cited_line, cited_figure, chunk
         )
-        INSERT INTO {{citation}} (run_id, line, figure, chunk, count, total, entries)
-        SELECT %(run)s, line, figure, chunk, COUNT(*), CAST(SUM(amount) AS BIGINT),
-               {sql.string_agg("record || ':' || CAST(amount AS TEXT)")}
-        FROM chunked
-        GROUP BY line, figure, chunk
     """  # noqa: S608
-    with sql.hash_grouping(hashed):
-        sql.execute(sql.render(template), {**params, "run": run_id})
+    insert = """
+        INSERT INTO {citation} (run_id, line, figure, chunk, count, total, entries)
+        SELECT %(run)s, line, figure, chunk, count, total, cited FROM grouped
+    """
+    tallied = ", ".join(["line", "figure", "count", "total"] +
+                        [f"tally_{n}" for n in range(len(tally))])  # fmt: skip
+    values = {**params, "run": run_id}
+    shared = [{**values, **rows, "part": part}
+              for part, rows in enumerate(sql.shares(split, parts))]  # fmt: skip
+    if sql.writes_in_with():
+        # One statement: the grouped chunks are stored and their sums come back.
+        statement = sql.render(f"{grouped}, stored AS ({insert}) SELECT {tallied} FROM grouped")  # noqa: S608
+        first, *others = shared
+        others = [sql.alongside(statement, share, hashed=hashed) for share in others]
+        with sql.hash_grouping(hashed):
+            rows = sql.fetchall(statement, first)
+        for more in others:
+            rows += more()
+    else:
+        # SQLite has no INSERT inside WITH: the sums come back from RETURNING, and the
+        # tallies, if any, from a second statement that sums without citing.
+        rows = sql.fetchall(
+            sql.render(grouped + insert + " RETURNING line, figure, count, total"), shared[0]
+        )
+        if tally:
+            aggregates = ", ".join(tally)
+            rows += [
+                (line, figure, 0, 0, *more)
+                for line, figure, *more in sql.fetchall(
+                    sql.render(
+                        f"WITH {ctes} SELECT line, figure, {aggregates} "  # noqa: S608
+                        "FROM entries GROUP BY line, figure"
+                    ),
+                    shared[0],
+                )
+            ]
+    sums = defaultdict(lambda: [0] * (2 + len(tally)))
+    for line, figure, *numbers in rows:
+        into = sums[(line, figure)]
+        for n, number in enumerate(numbers):
+            into[n] += number or 0
+    return {key: Figure(count, total, tuple(more)) for key, (count, total, *more) in sums.items()}
 
 
 def store(run_id, cited):

@@ -188,8 +188,7 @@ def mrr(connection, period, now, run_id):
         params[f"m{n}"] = label
         months.append(f"({HISTORY + n}, %(m{n})s)")
     ctes = sql.render(CTES, instants=", ".join(values), months=", ".join(months))
-    citations.write(run_id, ctes, params)
-    figures = citations.figures(run_id)
+    figures = citations.write(run_id, ctes, params)
 
     currencies = sorted({line.split("/")[2] for line, _ in figures if line.startswith("months/")})
     rows = []

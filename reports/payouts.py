@@ -10,17 +10,18 @@ breakdown sums each component's fee_details by type, per currency.
 
 from datetime import UTC, datetime, time, timedelta
 
-from connectors.models import Balance, Payout
+from connectors.models import Balance, BalanceTransaction, Payout
 from connectors.models.mirror import FEE_COLUMNS
 from reports import citations, document, sql
 
 FEE_SELECT = ", ".join(f"t.{column}" for column in FEE_COLUMNS.values())
+FEE_NAMES = ", ".join(FEE_COLUMNS.values())
 COMPONENTS = """
 components AS (
-    SELECT t.payout, t.stripe_id, t.reporting_category, t.currency, t.amount, t.fee, t.net,
+    SELECT t.payout, t.stripe_id, t.reporting_category, t.amount, t.fee, t.net,
            {fee_columns}, t.fee_other
     FROM {balance_transaction} t
-    WHERE t.connection_id = %(conn)s AND t.type <> 'payout'
+    WHERE t.connection_id = %(conn)s AND t.type <> 'payout' AND {share}
       AND t.payout IN (
           SELECT stripe_id FROM {payout}
           WHERE connection_id = %(conn)s AND automatic
@@ -29,23 +30,22 @@ components AS (
 )
 """
 # A component's records are the same for its amount, fee and net: they are cited once, with
-# the net that reconciles the payout, and the sums come from one GROUP BY, which also counts
-# the transactions that warnings are about (cited by a second statement, when there are any).
+# the net that reconciles the payout, and the amount and fees are tallied in the same pass
+# (citations.write), with the transactions that warnings are about (cited by a second
+# statement, when there are any).
 CTES = """
 {components},
-entries(line, figure, record, amount) AS (
-    SELECT 'payouts/' || payout || '/components/' || reporting_category, 'net', stripe_id, net
+entries(line, figure, record, amount, gross, fee, {fee_names}, strange) AS (
+    SELECT 'payouts/' || payout || '/components/' || reporting_category, 'net', stripe_id, net,
+           amount, fee, {fee_names},
+           CASE WHEN fee_other <> 0 OR fee <> {fee_sum} + fee_other THEN 1 ELSE 0 END
     FROM components
 )
 """
-SUMS = """
-WITH {components}
-SELECT payout, reporting_category, currency, COUNT(*), CAST(SUM(amount) AS BIGINT),
-       CAST(SUM(fee) AS BIGINT), CAST(SUM(net) AS BIGINT), {fee_sums},
-       SUM(CASE WHEN fee_other <> 0 OR fee <> {fee_sum} + fee_other THEN 1 ELSE 0 END)
-FROM components
-GROUP BY payout, reporting_category, currency
-"""
+TALLY = tuple(
+    f"CAST(SUM({column}) AS BIGINT)"
+    for column in ("gross", "fee", *FEE_COLUMNS.values(), "strange")
+)
 ODD_FEES = """
 {components},
 entries(line, figure, record, amount) AS (
@@ -56,6 +56,10 @@ entries(line, figure, record, amount) AS (
     FROM components WHERE fee <> {fee_sum} + fee_other
 )
 """
+# On PostgreSQL, the citations are written by two statements at once, each reading half of
+# the balance transactions (citations.write): citing every transaction of a year of payouts
+# is most of this report's time.
+PARTS = 2
 
 WARNINGS = {
     "fee_type_unknown": "{count} balance transactions have fees of a type Lumen does not "
@@ -70,37 +74,39 @@ def payouts(connection, period, now, run_id):
     start = datetime.combine(period.first, time(0), tzinfo=UTC)
     end = datetime.combine(period.last + timedelta(days=1), time(0), tzinfo=UTC)
     columns = {
-        "components": sql.render(COMPONENTS, fee_columns=FEE_SELECT),
+        "components": sql.render(COMPONENTS, fee_columns=FEE_SELECT, share=sql.share("t")),
+        "fee_names": FEE_NAMES,
         "fee_sum": " + ".join(FEE_COLUMNS.values()),
-        "fee_sums": ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in FEE_COLUMNS.values()),
     }
     params = {"conn": connection.pk, "start": sql.moment(start), "end": sql.moment(end)}
-    # The sums and the citations read the same transactions: side by side where they can.
-    sums = sql.alongside(sql.render(SUMS, **columns), params)
-    citations.write(run_id, sql.render(CTES, **columns), params, hashed=True)
+    figures = citations.write(run_id, sql.render(CTES, **columns), params, hashed=True,
+                              tally=TALLY, parts=PARTS, split=BalanceTransaction)  # fmt: skip
+    rows = Payout.objects.filter(
+        connection=connection, arrival_date__gte=start, arrival_date__lt=end
+    ).order_by("arrival_date", "stripe_id")
+    payouts = list(
+        rows.values("stripe_id", "amount", "currency", "arrival_date", "status", "automatic")
+    )
+    # A payout's transactions are in its currency.
+    currency_of = {p["stripe_id"]: p["currency"] for p in payouts}
     components, fee_breakdown, odd = {}, {}, 0
-    for payout, category, currency, count, amount, fee, net, *fees, strange in sums():
+    for (line, _), figure in figures.items():
+        _, payout, _, category = line.split("/")
+        amount, fee, *fees, strange = figure.tallies
         odd += strange
         components.setdefault(payout, {})[category] = {
-            "count": count, "amount": amount, "fee": fee, "net": net,
+            "count": figure.count, "amount": amount, "fee": fee, "net": figure.total,
         }  # fmt: skip
-        by_type = fee_breakdown.setdefault(currency, {})
+        by_type = fee_breakdown.setdefault(currency_of[payout], {})
         for kind, total in zip(FEE_COLUMNS, fees, strict=True):
             if total:
                 by_type[kind] = by_type.get(kind, 0) + total
     fee_breakdown = {currency: fees for currency, fees in fee_breakdown.items() if fees}
     if odd:
-        citations.write(run_id, sql.render(ODD_FEES, **columns), params)
-    figures = citations.figures(run_id)
+        figures |= citations.write(run_id, sql.render(ODD_FEES, **columns), params)
 
-    listed, warnings = [], []
-    rows = Payout.objects.filter(
-        connection=connection, arrival_date__gte=start, arrival_date__lt=end
-    ).order_by("arrival_date", "stripe_id")
-    for payout in rows.values(
-        "stripe_id", "amount", "currency", "arrival_date", "status", "automatic"
-    ):
-        listed.append(_payout(payout, components.get(payout["stripe_id"], {})))
+    listed = [_payout(p, components.get(p["stripe_id"], {})) for p in payouts]
+    warnings = []
     unread = [p["id"] for p in listed if p["automatic"] and not p["components"]]
     if unread:
         warnings.append(

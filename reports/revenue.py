@@ -119,8 +119,7 @@ def revenue(connection, period, now, run_id):
         "start": sql.moment(period.start()),
         "end": sql.moment(period.end()),
     }
-    citations.write(run_id, sql.render(CTES), params)
-    figures = citations.figures(run_id)
+    figures = citations.write(run_id, sql.render(CTES), params)
 
     totals, products, fees = {}, {}, {}
     for (line, figure), value in figures.items():

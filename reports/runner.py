@@ -121,6 +121,7 @@ def execute(run_id):
         if not expected:
             log.exception("report run %s failed", run.pk)
         reason = str(e) if expected else f"{type(e).__name__}: {e}"
+        citations.clear(run.pk)  # any a connection beside the run's own had committed
         ReportRun.objects.filter(pk=run.pk).update(
             status=ReportRun.Status.FAILED,
             error=reason,
@@ -145,15 +146,20 @@ def sync_first(run):
 
 
 def compute(run, warnings):
-    """The document, its citations and the run's result, committed together."""
+    """The document and the run's result, committed together, after the last of its
+    citations: a run that succeeded has all of them, and one that did not has none."""
     kind = KINDS[run.kind]
     now = timezone.now()
+    # Committed before the snapshot: a kind may write its citations from more than one
+    # database connection (citations.write), and rows this transaction had deleted but not
+    # committed would hold the other connections' inserts of the same keys until it ended,
+    # while it waits for them.
+    citations.clear(run.pk)
     with sql.snapshot():
         connection = StripeConnection.objects.get(pk=run.connection_id)
         if connection.data_as_of is None:
             raise never_synced(connection)
         period = periods.resolve(run.kind, run.parameters, now)
-        citations.clear(run.pk)
         body = kind(connection, period, now, run.pk)
         warnings = warnings + body.pop("warnings")
         result = {

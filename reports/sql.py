@@ -42,6 +42,41 @@ def string_agg(expression):
     return f"GROUP_CONCAT({expression}, ',')"
 
 
+def writes_in_with():
+    """PostgreSQL runs an INSERT inside WITH, with the rest of the statement; SQLite does
+    not."""
+    return connection.vendor == "postgresql"
+
+
+# A TID past any block PostgreSQL can address: the last share runs to the end of the table.
+BEYOND = "(4294967295,0)"
+
+
+def share(alias):
+    """A condition that keeps the rows of one share of a table (see shares()), for a kind to
+    put on the scan that citations.write(split=...) splits. True on SQLite."""
+    if connection.vendor == "postgresql":
+        return f"{alias}.ctid >= %(share_from)s::tid AND {alias}.ctid < %(share_to)s::tid"
+    return "1 = 1"
+
+
+def shares(model, parts):
+    """[{share_from, share_to}, ...]: `parts` ranges of the table's blocks, as parameters
+    for share(). Rows are as likely in one block as in another, so equal ranges are equal
+    work; a row written after this (in a block past the last) is in the last range."""
+    if connection.vendor != "postgresql" or parts == 1:
+        return [{"share_from": "(0,0)", "share_to": BEYOND}]
+    blocks = fetchall(
+        "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+        [model._meta.db_table],
+    )[0][0]
+    edges = [blocks * n // parts for n in range(parts)]
+    return [
+        {"share_from": f"({start},0)", "share_to": f"({end},0)" if end else BEYOND}
+        for start, end in zip(edges, [*edges[1:], None], strict=True)
+    ]
+
+
 def bytewise(expression):
     """Text compared byte by byte: PostgreSQL otherwise sorts and groups by the database's
     collation, which costs several times more and means nothing for ids and paths."""
@@ -117,19 +152,29 @@ def snapshot():
             connection.lumen_shared_snapshot = None
 
 
-def alongside(query, params):
-    """Start `query` (a read) on a database connection of its own, seeing exactly what this
+def alongside(query, params, hashed=False):
+    """Start `query` on a database connection of its own, seeing exactly what this
     snapshot() sees, while this connection goes on with other work; returns a function that
     waits for its rows.
 
-    On a big account a report's two heaviest statements (writing its citations, summing its
-    figures) each scan the same rows; PostgreSQL runs them on two cores at once only from two
-    connections, and an exported snapshot lets the second see the same mirror as the first.
-    Where that cannot be (SQLite, or inside an enclosing transaction, whose uncommitted rows
-    no other connection sees) the query simply runs here, when its rows are asked for."""
+    A statement that writes commits on its own connection before the function returns,
+    so before this snapshot's transaction does, and this transaction does not see its rows.
+    `hashed`: under hash_grouping().
+
+    On a big account a report's heaviest statement (writing its citations) scans every
+    record it cites, and an INSERT never runs in parallel on PostgreSQL: split in parts, it
+    runs on two cores at once only from two connections, and an exported snapshot lets the
+    second see the same mirror as the first. Where that cannot be (SQLite, or inside an
+    enclosing transaction, whose uncommitted rows no other connection sees) the query
+    simply runs here, when its rows are asked for."""
+
+    def run():
+        with hash_grouping(hashed):
+            return fetchall(query, params)
+
     shared = getattr(connection, "lumen_shared_snapshot", None)
     if not shared:
-        return lambda: fetchall(query, params)
+        return run
     found = {}
 
     def read():
@@ -140,7 +185,7 @@ def alongside(query, params):
                 execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
                 execute("SET TRANSACTION SNAPSHOT %s", [shared])
                 tune()
-                found["rows"] = fetchall(query, params)
+                found["rows"] = run()
         except Exception as error:  # handed to the caller's thread, which raises it
             found["error"] = error
         finally:

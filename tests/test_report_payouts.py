@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from connectors.emulator.shapes_funds import fee_detail
-from tests.accounts import Account, at, report
+from tests.accounts import Account, at, report, report_run
 
 pytestmark = pytest.mark.django_db
 
@@ -88,55 +88,94 @@ def test_payouts_in_yen_and_dinars_keep_their_currency(mirror):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sums_read_beside_the_citations_see_the_same_mirror_while_a_sync_commits(
-    mirror, monkeypatch
-):
-    """On PostgreSQL the payouts' sums run on a connection of their own, beside the statement
-    that writes the citations (reports.sql.alongside), in the snapshot of the run's own
+def test_citations_written_beside_the_run_see_its_mirror_while_a_sync_commits(mirror, monkeypatch):
+    """On PostgreSQL the payouts' citations are written by two statements at once, one on a
+    connection of its own (reports.sql.alongside), in the snapshot of the run's own
     transaction. A transaction committed in between, as a sync's page would be, is seen by
-    neither: the figures and the records they cite still agree."""
+    neither: the figures, and the records they cite (read back once the run has
+    committed), still agree."""
     from django.db import connection as database
 
     from connectors.models import BalanceTransaction
-    from reports import sql
+    from reports import citations, sql
 
     if database.vendor != "postgresql":
-        pytest.skip("the sums run beside the citations on PostgreSQL only")
+        pytest.skip("the citations are written in parts on PostgreSQL only")
     a = Account()
     ada = a.customer("Ada")
-    a.pay(ada, 10000, at(2026, 10, 1))  # fee 320
-    a.pay(ada, 20000, at(2026, 10, 2))  # fee 610
+    for day in range(1, 7):
+        a.pay(ada, 10000, at(2026, 10, day))  # fee 320 each
     payout = a.payout(at(2026, 10, 9, 17))
     conn = mirror(a)
 
-    # Between the run's snapshot and its two statements, a sync commits one more charge's
+    # Between the run's snapshot and its statements, a sync commits one more charge's
     # transaction for the payout (in a thread: a connection and a transaction of its own).
-    real, committed = sql.alongside, []
+    real, beside = sql.alongside, []
 
-    def after_a_commit(query, params):
-        if committed:
-            return real(query, params)
-        committed.append(True)
-
+    def after_a_commit(query, params, **options):
         def commit():
             row = BalanceTransaction.objects.filter(connection=conn, payout=payout["id"]).first()
             row.pk, row.stripe_id, row.net = None, "txn_committed_meanwhile", 99999
             row.save()
             database.close()
 
-        worker = threading.Thread(target=commit)
-        worker.start()
-        worker.join()
-        return real(query, params)
+        if not beside:
+            worker = threading.Thread(target=commit)
+            worker.start()
+            worker.join()
+        beside.append(True)
+        return real(query, params, **options)
 
     monkeypatch.setattr(sql, "alongside", after_a_commit)
-    doc = report(conn, "payouts", date_from="2026-10-01", date_to="2026-10-31")
-    (listed,) = doc["payouts"]
+    run = report_run(conn, "payouts", date_from="2026-10-01", date_to="2026-10-31")
+    assert run.status == "succeeded", run.error
+    assert beside, "the citations were not written in parts"
+    (listed,) = run.document["payouts"]
     assert listed["components"]["charge"] == {
-        "count": 2, "amount": 30000, "fee": 930, "net": 30000 - 930,
+        "count": 6, "amount": 60000, "fee": 6 * 320, "net": 6 * (10000 - 320),
     }  # fmt: skip
     assert listed["reconciled"] is True
+    line = f"payouts/{payout['id']}/components/charge"
+    cited = citations.records(run.pk, line, "net")
+    assert len(cited) == 6 and sum(amount for _, amount in cited) == 6 * (10000 - 320)
+    assert "txn_committed_meanwhile" not in dict(cited)
     # Committed: the next run sees it.
     assert BalanceTransaction.objects.filter(stripe_id="txn_committed_meanwhile").exists()
     again = report(conn, "payouts", date_from="2026-10-01", date_to="2026-10-31")
-    assert again["payouts"][0]["components"]["charge"]["count"] == 3
+    assert again["payouts"][0]["components"]["charge"]["count"] == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_run_keeps_no_citations_written_beside_it(mirror, monkeypatch):
+    """A part of the citations written on another connection commits on its own; when the
+    run then fails, the run keeps none of them."""
+    from django.db import connection as database
+
+    from reports import payouts, sql
+    from reports.models import ReportCitation
+
+    if database.vendor != "postgresql":
+        pytest.skip("the citations are written in parts on PostgreSQL only")
+    a = Account()
+    ada = a.customer("Ada")
+    for day in range(1, 7):
+        a.pay(ada, 10000, at(2026, 10, day))
+    a.payout(at(2026, 10, 9, 17))
+    conn = mirror(a)
+    real, written = sql.alongside, []
+
+    def and_then_fail(query, params, **options):
+        rows = real(query, params, **options)
+
+        def wait():
+            written.extend(rows())
+            raise RuntimeError("the database went away")
+
+        return wait
+
+    monkeypatch.setattr(sql, "alongside", and_then_fail)
+    monkeypatch.setattr(payouts, "PARTS", 2)
+    run = report_run(conn, "payouts", date_from="2026-10-01", date_to="2026-10-31")
+    assert run.status == "failed" and "the database went away" in run.error
+    assert written, "no part was written beside the run"
+    assert not ReportCitation.objects.filter(run=run).exists()
