@@ -330,6 +330,31 @@ def test_a_report_is_the_reports_document_with_each_figure_cited(as_analyst, acm
             assert "selection=cited" in cited[key]["records"]
 
 
+@pytest.mark.parametrize("kind, name, asked", [("disputes", "open", {}),
+                                               ("payouts", "payouts", OCTOBER)])  # fmt: skip
+def test_a_reports_long_list_is_cut_to_a_page_with_its_figures_whole(
+    as_analyst, acme, monkeypatch, kind, name, asked
+):
+    """Every open dispute or a year of daily payouts would flood an assistant: the answer
+    lists the first entries, as the list tools do, and says how many it left out."""
+    from assistant import arguments
+
+    monkeypatch.setattr(arguments, "LIMIT_CAP", 2)
+    answer = ask(as_analyst, "report", kind=kind, connection="acme", **asked)
+    whole = report(acme, kind, **asked)
+    assert len(whole[name]) > 2
+    assert answer["document"][name] == whole[name][:2]
+    assert answer["left_out"] == {name: len(whole[name]) - 2}
+    # The totals still count every record, cut or not.
+    assert answer["document"].get("by_reason") == whole.get("by_reason")
+    shown = {entry["id"] for entry in whole[name][:2]}
+    cut = {entry["id"] for entry in whole[name][2:]}
+    cited = {c["line"].split("/")[1] for c in answer["citations"] if c["line"].startswith(name)}
+    assert not cited & cut
+    if kind == "payouts":
+        assert cited == shown
+
+
 # Who sees what, and what is recorded -------------------------------------------------------
 
 

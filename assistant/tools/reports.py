@@ -19,6 +19,11 @@ from reports.models import ReportCitation, ReportRun
 # A succeeded run this recent, of the same report over the same days and the same data (no
 # sync since), answers again instead of a new run: an assistant often asks twice in a row.
 FRESH = timedelta(minutes=10)
+# A document's lists of records, which can run to thousands on a big account (every open
+# dispute, a year of daily payouts): the answer carries their first LIMIT_CAP entries, in
+# the document's order (most urgent first, oldest first), as every list tool does. An
+# assistant reads a few hundred entries no better than the run's page shows them all.
+LONG_LISTS = {"disputes": "open", "payouts": "payouts"}
 # The command line's option names in the reports' messages, as this tool's arguments.
 ARGUMENT_NAMES = {"--from": "date_from", "--to": "date_to", "--months": "months", "--days": "days"}
 
@@ -53,6 +58,13 @@ class Report(Answer):
         "reports define it (amounts in minor units)."
     )
     citations: list[Citation]
+    left_out: dict[str, int] = Field(
+        default_factory=dict,
+        description=f"Lists of the document cut to their first {arguments.LIMIT_CAP} "
+        "entries: how many entries each left out. Their figures (by_reason, components) "
+        "still count every record; the run's admin page lists them all, and "
+        "`disputes_due` pages through open disputes.",
+    )
 
     def record_count(self):
         return len(self.citations)
@@ -133,9 +145,22 @@ def report(
             requested_by=run.requester,
             finished_at=moment(run.finished_at),
         ),
-        document=run.document,
-        citations=cited(run),
+        **shortened(kind, run),
     )
+
+
+def shortened(kind, run):
+    """The run's document and citations, with LONG_LISTS cut to LIMIT_CAP entries and the
+    citations of the entries cut (a payout's components) left out with them."""
+    body, figures, left_out = run.document, cited(run), {}
+    name = LONG_LISTS.get(kind)
+    entries = body.get(name) or []
+    if len(entries) > arguments.LIMIT_CAP:
+        body[name] = entries[: arguments.LIMIT_CAP]
+        left_out[name] = len(entries) - arguments.LIMIT_CAP
+        gone = {f"{name}/{entry['id']}/" for entry in entries[arguments.LIMIT_CAP :]}
+        figures = [c for c in figures if not c.line.startswith(tuple(gone))]
+    return {"document": body, "citations": figures, "left_out": left_out}
 
 
 def fresh_run(kind, connection, period):
