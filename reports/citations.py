@@ -59,7 +59,7 @@ def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None):
                    {chunk} AS chunk
             FROM entries e
         ),
-        grouped AS MATERIALIZED (
+        grouped AS (
             SELECT cited_line AS line, cited_figure AS figure, chunk, COUNT(*) AS count,
                    CAST(SUM(amount) AS BIGINT) AS total,
                    {sql.string_agg("record || ':' || CAST(amount AS TEXT)")} AS cited
@@ -78,7 +78,8 @@ def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None):
     shared = [{**values, **rows, "part": part}
               for part, rows in enumerate(sql.shares(split, parts))]  # fmt: skip
     if sql.writes_in_with():
-        # One statement: the grouped chunks are stored and their sums come back.
+        # One statement: the grouped chunks are stored and their sums come back (a WITH
+        # query read twice is computed once).
         statement = sql.render(f"{grouped}, stored AS ({insert}) SELECT {tallied} FROM grouped")  # noqa: S608
         first, *others = shared
         others = [sql.alongside(statement, share, hashed=hashed) for share in others]
