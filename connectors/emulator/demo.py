@@ -1,13 +1,12 @@
 """Running the emulator by hand: the demo account, its key, and a banner saying how to point
 Lumen at it. Shared by `manage.py stripe_emulator` and `python -m connectors.emulator`."""
 
-import threading
 import time
 
 from .faults import Faults
 from .keys import DEMO_KEY, KeyGrant, mask_key
 from .seed import seed_account
-from .server import StripeEmulator
+from .server import StripeEmulator, serve_until_stopped
 from .store import EmulatorStore, load_fixture
 
 DEFAULT_PORT = 12111
@@ -108,10 +107,5 @@ def serve(options, write=print):
     )
     emulator.start()
     write(banner(emulator))
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
+    serve_until_stopped(emulator)
     write(f"Stopped after answering {len(emulator.request_log)} requests.")

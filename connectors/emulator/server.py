@@ -10,6 +10,7 @@ under /_emulator/ (control.py) are not Stripe's API: they are neither logged nor
 import contextlib
 import itertools
 import json
+import signal
 import socket
 import threading
 import time
@@ -271,3 +272,22 @@ def _encode(body, livemode) -> bytes:
     elif livemode is False:
         text = text.replace('"livemode": true', '"livemode": false')
     return text.encode()
+
+
+def serve_until_stopped(emulator):
+    """Keep the started emulator serving until SIGINT (Ctrl-C) or SIGTERM, then stop it.
+
+    Both handlers are set here rather than left to Python's KeyboardInterrupt: a process that
+    a shell starts in the background inherits SIGINT ignored, and Python then leaves it
+    ignored, so Ctrl-C's signal sent to such an emulator would never stop it."""
+    stopping = threading.Event()
+    previous = {
+        number: signal.signal(number, lambda *_: stopping.set())
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        stopping.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        emulator.stop()

@@ -1,7 +1,6 @@
 """Serve a Stripe-compatible read API with the demo account on 127.0.0.1 until Ctrl-C."""
 
 import os
-import threading
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -9,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from connectors.emulator import Faults
 from connectors.emulator.control import PREFIX
 from connectors.emulator.demo import add_arguments, banner, build_demo_emulator
+from connectors.emulator.server import serve_until_stopped
 
 
 class Command(BaseCommand):
@@ -56,12 +56,7 @@ class Command(BaseCommand):
         )
         if options["webhook_url"]:
             self.stdout.write(f"Webhooks of changes go to {options['webhook_url']}")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            emulator.stop()
+        serve_until_stopped(emulator)
         self.stdout.write(f"Stopped after answering {len(emulator.request_log)} requests.")
 
     def webhook_secret(self, options):
