@@ -60,19 +60,24 @@ def share(alias):
     return "1 = 1"
 
 
-def shares(model, parts):
+def shares(model, parts, blocks=None):
     """[{share_from, share_to}, ...]: `parts` ranges of the table's blocks, as parameters
     for share(). Rows are as likely in one block as in another, so equal ranges are equal
-    work; a row written after this (in a block past the last) is in the last range."""
+    work; a row written after this (in a block past the last) is in the last range.
+    `blocks`: the table's size in blocks, when the caller knows it (tests)."""
     if connection.vendor != "postgresql" or parts == 1:
         return [{"share_from": "(0,0)", "share_to": BEYOND}]
-    blocks = fetchall(
-        "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
-        [model._meta.db_table],
-    )[0][0]
+    blocks = (
+        blocks
+        if blocks is not None
+        else fetchall(
+            "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+            [model._meta.db_table],
+        )[0][0]
+    )
     edges = [blocks * n // parts for n in range(parts)]
     return [
-        {"share_from": f"({start},0)", "share_to": f"({end},0)" if end else BEYOND}
+        {"share_from": f"({start},0)", "share_to": BEYOND if end is None else f"({end},0)"}
         for start, end in zip(edges, [*edges[1:], None], strict=True)
     ]
 

@@ -179,3 +179,21 @@ def test_a_failed_run_keeps_no_citations_written_beside_it(mirror, monkeypatch):
     assert run.status == "failed" and "the database went away" in run.error
     assert written, "no part was written beside the run"
     assert not ReportCitation.objects.filter(run=run).exists()
+
+
+@pytest.mark.django_db
+def test_the_shares_of_a_table_neither_overlap_nor_leave_a_block_out_however_small():
+    """A table of one block, split in two: one share is empty and the other has it all (an
+    end of block 0 once read as "to the end of the table", and both shares cited it)."""
+    from django.db import connection as database
+
+    from connectors.models import BalanceTransaction
+    from reports import sql
+
+    if database.vendor != "postgresql":
+        pytest.skip("tables are shared out by blocks on PostgreSQL only")
+    for blocks in (0, 1, 2, 7):
+        ranges = sql.shares(BalanceTransaction, 2, blocks=blocks)
+        assert ranges[0]["share_from"] == "(0,0)" and ranges[-1]["share_to"] == sql.BEYOND
+        for before, after in zip(ranges, ranges[1:], strict=False):
+            assert before["share_to"] == after["share_from"], (blocks, ranges)
