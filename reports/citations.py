@@ -23,7 +23,7 @@ class Figure:
     tallies: tuple = ()  # the kind's further sums over the same records (write(tally=...))
 
 
-def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None):
+def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None, chunks=None):
     """Run the kind's `ctes` (ending in `entries`), store its citations for run_id, and
     return the figures they make: {(line, figure): Figure}.
 
@@ -39,6 +39,12 @@ def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None):
     connections commit before the run's does, and this transaction does not see their rows:
     read the figures from here, not from figures().
 
+    `chunks`: how many rows a figure's records are spread over (ReportCitation.CHUNKS unless
+    the kind says), and at least one a part; one a part means no hash of every record. A
+    kind whose figures each cite a bounded number of records (a payout's transactions)
+    needs no more, and the hash and the extra groups were a quarter of the payouts'
+    statement.
+
     `hashed`: group the entries in a hash table, for SQL without window functions. The
     planner of PostgreSQL reckons 8 kB a group for string_agg and sorts every entry
     instead, which took most of the time of the payouts report."""
@@ -46,10 +52,8 @@ def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None):
     # of every entry by id, which on SQLite cost more than computing the figures. Only the
     # kind's own SQL and the model's constants are formatted in; values are parameters.
     parts = parts if split and sql.writes_in_with() else 1
-    if parts > 1:  # the figure's chunks, shared out between the parts
-        chunk = f"{sql.bucket('e.record', ReportCitation.CHUNKS // parts)} * {parts} + %(part)s"
-    else:
-        chunk = sql.bucket("e.record", ReportCitation.CHUNKS)
+    each = max((chunks or ReportCitation.CHUNKS) // parts, 1)  # a part's chunks of a figure
+    chunk = "%(part)s" if each == 1 else f"{sql.bucket('e.record', each)} * {parts} + %(part)s"
     tallies = "".join(f", {aggregate} AS tally_{n}" for n, aggregate in enumerate(tally))
     grouped = f"""
         WITH {ctes},
