@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -139,3 +140,18 @@ def test_a_token_is_always_its_creators(client, alice, viewer):
          "expires_at_1": "12:00:00"},
     )  # fmt: skip
     assert AccessToken.objects.get().user == alice
+
+
+def test_last_use_is_kept_to_the_minute_without_a_write_on_every_call(viewer):
+    token, secret = new_token(viewer)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        tokens.authenticate(secret)
+    with time_machine.travel(start + timedelta(seconds=59), tick=False):
+        tokens.authenticate(secret)
+        token.refresh_from_db()
+        assert token.last_used_at == start, "a use within the minute writes nothing"
+    with time_machine.travel(start + tokens.TOUCH_EVERY, tick=False):
+        tokens.authenticate(secret)
+        token.refresh_from_db()
+        assert token.last_used_at == start + tokens.TOUCH_EVERY

@@ -3,6 +3,7 @@ import sys
 
 import anyio
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from assistant import tokens
 from assistant.server import build
@@ -30,5 +31,15 @@ class Command(BaseCommand):
             f"Lumen's MCP server on stdio, acting as {token.user.get_username()} "
             f"(token {token.name!r}, {token.masked}).\n"
         )
+        keep_connections_open()
         server = build(stdio_secret=secret)
         anyio.run(server.run_stdio_async)
+
+
+def keep_connections_open():
+    """One assistant's process, one call at a time: its database connections stay open
+    between tool calls (and are checked before they are used again), where Django's default
+    opens one for each call. On PostgreSQL that was 6-8 ms of every call, a third of a
+    lookup's time."""
+    for alias in connections:
+        connections.settings[alias].update(CONN_MAX_AGE=None, CONN_HEALTH_CHECKS=True)
