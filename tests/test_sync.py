@@ -118,6 +118,42 @@ def test_a_second_sync_changes_nothing(connection, emulator):
     assert_mirror_equals(emulator.store, connection)
 
 
+def test_a_second_sync_with_nothing_changed_asks_stripe_at_most_five_times(connection, emulator):
+    run_sync(connection, actor=ACTOR)
+    emulator.clear_log()
+    again = run_sync(connection, actor=ACTOR)
+    assert again.status == SyncRun.Status.SUCCEEDED, again.message
+    asked = [entry.path for entry in emulator.request_log]
+    assert again.api_calls == len(asked) <= 5, asked
+    # Of the balance transactions (which have no events) it reads the newest moment's only.
+    created = [t["created"] for t in emulator.store.objects("balance_transactions")]
+    newest = sum(1 for c in created if c == max(created))
+    assert again.counts["balance_transactions"]["fetched"] == newest
+
+
+def test_funds_that_became_available_are_read_again_however_old(connection, emulator):
+    """Balance transactions have no events: the next sync reads again those the mirror
+    holds as pending whose funds are available by now, and whatever is new."""
+    run_sync(connection, actor=ACTOR)
+    mirrored = BalanceTransaction.objects.filter(connection=connection)
+    newest = mirrored.order_by("-created").first().created
+    # One read a month before the newest, while it was pending (its funds due a day later).
+    old = mirrored.filter(status="available", created__lt=newest - timedelta(days=30)).first()
+    when_read = old.created + timedelta(days=1)
+    mirrored.filter(pk=old.pk).update(
+        status="pending",
+        available_on=when_read,
+        raw={**old.raw, "status": "pending", "available_on": int(when_read.timestamp())},
+    )
+
+    later = run_sync(connection, actor=ACTOR)
+
+    assert later.status == SyncRun.Status.SUCCEEDED, later.message
+    old.refresh_from_db()
+    assert old.status == "available"
+    assert_mirror_equals(emulator.store, connection)
+
+
 def test_automatic_payouts_know_their_transactions(connection, emulator):
     run_sync(connection, actor=ACTOR)
     for payout in emulator.store.objects("payouts"):

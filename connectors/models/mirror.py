@@ -496,6 +496,18 @@ class BalanceTransaction(MirrorObject):
     payout = models.CharField(max_length=255, blank=True, db_index=True)
     filled_by_sync = ("payout",)
 
+    class Meta(MirrorObject.Meta):
+        indexes = [
+            *MirrorObject.Meta.indexes,
+            # The few still pending, which an incremental sync reads again once their funds
+            # are available (connectors.sync.runner).
+            models.Index(
+                fields=["connection", "created"],
+                condition=models.Q(status="pending"),
+                name="balancetransaction_pending",
+            ),
+        ]
+
     @classmethod
     def columns(cls, o):
         return {

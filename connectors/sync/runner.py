@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection as db
 from django.db import connections as db_connections
 from django.db import reset_queries, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
 from connectors.door import Door, DoorError, StripeRequestFailed
@@ -93,6 +93,7 @@ class Sync:
         self.door = None
         self.touched_payouts = set()
         self.analyzed = {}  # kind -> rows this run had created when its table was analyzed
+        self.recent_transactions = False  # an incremental run reads them (_catch_up)
 
     def run(self, full, since):
         backfill = full or since is not None or not self._backfill_complete()
@@ -111,6 +112,8 @@ class Sync:
                 self._catch_up()
             self._read_backfill()
             self._read_events()
+            if self.recent_transactions:
+                self._read_recent_transactions()
             self._read_payout_components()
             self._read_balance()
         except (DoorError, SyncLost) as e:
@@ -203,15 +206,30 @@ class Sync:
             self._note_events_cursor()
             self._plan_windows(since, self.started)
             return
-        # Balance transactions have no events; their status moves from pending to available
-        # within days, so the last week is read again (no checkpoint: a re-read is harmless).
-        newest = (
-            BalanceTransaction.objects.filter(connection=self.connection)
-            .order_by("-created")
-            .values_list("created", flat=True)
-            .first()
+        self.recent_transactions = True
+
+    def _read_recent_transactions(self):
+        """Incremental run, after the events: balance transactions have no events of their
+        own. The new ones are read from the newest in the mirror on, and a pending one whose
+        funds have become available since it was read (its status has changed at Stripe) is
+        read again, from the oldest such. Stripe's clock is taken as the later of ours and
+        its newest event's. No checkpoint: a re-read is harmless. A second run with nothing
+        changed reads one page, where re-reading the last week took a page per 100 of its
+        transactions."""
+        mirrored = BalanceTransaction.objects.filter(connection=self.connection)
+        events = SyncCheckpoint.objects.get(connection=self.connection, resource=EVENTS)
+        stripe_now = max(self.started, events.window_end or self.started)
+        due = mirrored.filter(status="pending", available_on__lte=stripe_now)
+        starts = [
+            mirrored.aggregate(newest=Max("created"))["newest"],
+            due.aggregate(oldest=Min("created"))["oldest"],
+        ]
+        starts = [start for start in starts if start is not None]
+        start = (
+            min(starts)
+            if starts
+            else self.started - timedelta(days=settings.LUMEN_SYNC_HISTORY_DAYS)
         )
-        start = (newest or self.started) - timedelta(days=7)
         recent = SyncCheckpoint(resource="balance_transactions", window_start=start)
         self._read_window("balance_transactions", recent, save=False)
 
