@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from reports import sql
 from reports.models import ReportCitation
 
+GROUPED = "lumen_cited_chunks"  # SQLite's temporary table of a write with tallies (write())
 WARNINGS = "warnings"  # the line under which a kind cites the records each warning is about
 
 
@@ -74,7 +75,7 @@ def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None, chu
     """  # noqa: S608
     insert = """
         INSERT INTO {citation} (run_id, line, figure, chunk, count, total, entries)
-        SELECT %(run)s, line, figure, chunk, count, total, cited FROM grouped
+        SELECT %(run)s, line, figure, chunk, count, total, cited FROM {grouped}
     """
     tallied = ", ".join(["line", "figure", "count", "total"] +
                         [f"tally_{n}" for n in range(len(tally))])  # fmt: skip
@@ -84,31 +85,33 @@ def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None, chu
     if sql.writes_in_with():
         # One statement: the grouped chunks are stored and their sums come back (a WITH
         # query read twice is computed once).
-        statement = sql.render(f"{grouped}, stored AS ({insert}) SELECT {tallied} FROM grouped")  # noqa: S608
+        statement = f"{grouped}, stored AS ({insert}) SELECT {tallied} FROM grouped"  # noqa: S608
+        statement = sql.render(statement, grouped="grouped")
         first, *others = shared
         others = [sql.alongside(statement, share, hashed=hashed) for share in others]
         with sql.hash_grouping(hashed):
             rows = sql.fetchall(statement, first)
         for more in others:
             rows += more()
-    else:
-        # SQLite has no INSERT inside WITH: the sums come back from RETURNING, and the
-        # tallies, if any, from a second statement that sums without citing.
+    elif tally:
+        # SQLite has no INSERT inside WITH, and its RETURNING gives the inserted columns
+        # only: the grouped chunks, tallies and all, are made once in a temporary table of
+        # this connection, then stored and summed from there. A second statement summing
+        # the entries again scanned every record twice.
+        made = f"CREATE TEMP TABLE {GROUPED} AS {grouped} SELECT * FROM grouped"  # noqa: S608
+        sql.execute(sql.render(made), shared[0])
+        try:
+            sql.execute(sql.render(insert, grouped=GROUPED), shared[0])
+            rows = sql.fetchall(f"SELECT {tallied} FROM {GROUPED}", [])  # noqa: S608
+        finally:
+            sql.execute(f"DROP TABLE {GROUPED}", [])
+    else:  # SQLite: the sums come back from RETURNING
         rows = sql.fetchall(
-            sql.render(grouped + insert + " RETURNING line, figure, count, total"), shared[0]
+            sql.render(
+                grouped + insert + " RETURNING line, figure, count, total", grouped="grouped"
+            ),
+            shared[0],
         )
-        if tally:
-            aggregates = ", ".join(tally)
-            rows += [
-                (line, figure, 0, 0, *more)
-                for line, figure, *more in sql.fetchall(
-                    sql.render(
-                        f"WITH {ctes} SELECT line, figure, {aggregates} "  # noqa: S608
-                        "FROM entries GROUP BY line, figure"
-                    ),
-                    shared[0],
-                )
-            ]
     sums = defaultdict(lambda: [0] * (2 + len(tally)))
     for line, figure, *numbers in rows:
         into = sums[(line, figure)]
