@@ -16,9 +16,10 @@ from reports import citations, document, sql
 
 FLAGGED = {"overdue", "today"}
 
-# The open disputes, most urgent first; within an urgency, the earliest due (none due last),
-# then by id. Urgency and the ISO due date are worked out by the database: converting each
-# row's datetime in Python took most of the report's time on a big account.
+# The open disputes. Urgency and the ISO due date are worked out by the database: converting
+# each row's datetime in Python took most of the report's time on a big account. They are
+# put in order here (urgent_first): PostgreSQL's sort of 1,880 of them by those expressions
+# took 6-20 ms, several times its reading them, where Python's takes one.
 OPEN_DISPUTES = """
     SELECT stripe_id, NULLIF(charge, ''), reason, status, amount, currency, {due_by},
            has_evidence, submission_count, urgency
@@ -35,21 +36,25 @@ OPEN_DISPUTES = """
           AND status IN ('warning_needs_response', 'needs_response',
                          'warning_under_review', 'under_review')
     ) o
-    ORDER BY CASE urgency WHEN 'overdue' THEN 0 WHEN 'today' THEN 1 WHEN 'this_week' THEN 2
-                          WHEN 'later' THEN 3 WHEN 'submitted' THEN 4 ELSE 5 END,
-             due_by IS NULL, due_by, {stripe_id}
 """
+# Most urgent first; within an urgency, the earliest due (none due last), then by id. The
+# due dates are ISO text in UTC, which sorts as the instants do, and ids compare bytewise.
+RANK = {"overdue": 0, "today": 1, "this_week": 2, "later": 3, "submitted": 4, None: 5}
+
+
+def urgent_first(row):
+    stripe_id, due_by, urgency = row[0], row[6], row[9]
+    return (RANK[urgency], due_by is None, due_by or "", stripe_id.encode())
 
 
 def disputes(connection, period, now, run_id):
-    query = sql.render(OPEN_DISPUTES, due_by=sql.iso("due_by"),
-                       stripe_id=sql.bytewise("stripe_id"))  # fmt: skip
+    query = sql.render(OPEN_DISPUTES, due_by=sql.iso("due_by"))
     params = {"conn": connection.pk, "now": sql.moment(now),
               "day": sql.moment(now + timedelta(hours=24)),
               "week": sql.moment(now + timedelta(days=7))}  # fmt: skip
     opened, undated, buckets = [], [], defaultdict(list)
     for (stripe_id, charge, reason, status, amount, currency, due_by, evidence, count,
-         level) in sql.fetchall(query, params):  # fmt: skip
+         level) in sorted(sql.fetchall(query, params), key=urgent_first):  # fmt: skip
         if level is None:
             undated.append(stripe_id)
         buckets[(f"by_reason/{reason}/{currency}", "amount")].append((stripe_id, amount))

@@ -65,6 +65,9 @@ def test_open_disputes_by_urgency_and_reason(mirror):
         "submitted",
         "submitted",
     ]
+    # Within an urgency, the earliest due first.
+    in_order = ("overdue", "today", "this_week", "later", "eur", "submitted", "inquiry_submitted")
+    assert [x["id"] for x in doc["open"]] == [d[key]["id"] for key in in_order]
     assert doc["by_reason"] == [
         {"reason": "duplicate", "currency": "usd", "count": 1, "amount": 4000},
         {"reason": "fraudulent", "currency": "eur", "count": 1, "amount": 4200},
