@@ -10,13 +10,17 @@ The rows reach each database the way it reads fastest (measured on pages of 100 
 SQLite binds parameters in C, a value each; PostgreSQL gets the page as one JSON document
 that it turns into rows itself, since psycopg parses a statement of thousands of
 placeholders in Python every time (4.5 s of a 27 s sync of 5,000 charges).
+
+The objects are serialised by orjson: the standard library's encoder took 33 µs of CPU for a
+charge and 68 µs for an invoice, orjson 8 and 16, and every object the sync writes is
+serialised once.
 """
 
 import functools
-import json
 import operator
 import sqlite3
 
+import orjson
 from django.db import connection as db
 from django.db import models
 
@@ -75,7 +79,7 @@ class SQLiteUpsert(Upsert):
         values = [
             [
                 *page,
-                json.dumps(obj),  # the one serialisation of the object
+                orjson.dumps(obj).decode(),  # the one serialisation of the object
                 *(
                     v if p is None else p(v)
                     for p, v in zip(prepare, self.values(columns), strict=True)
@@ -102,7 +106,7 @@ class PostgresUpsert(Upsert):
         page = {"connection_id": connection_id, "observed_at": observed_at, **self.defaults}
         # The page and its objects serialised once; dates as text PostgreSQL reads back.
         document = [{**columns, **page, "raw": obj} for columns, obj in rows]
-        yield f"{self.head} {self.tail}", [json.dumps(document, default=str)]
+        yield f"{self.head} {self.tail}", [orjson.dumps(document, default=str).decode()]
 
 
 def preparer(model_field, connection):
