@@ -14,7 +14,7 @@ from django.db import connection as db
 from connectors.models import MIRROR_MODELS, StripeConnection
 from connectors.resources import CHILDREN
 from connectors.sync.links import LINKED, link_charges_to_invoices
-from connectors.sync.statements import upsert_of
+from connectors.sync.statements import page_cursor, upsert_of
 
 
 @dataclass
@@ -115,7 +115,7 @@ def _upsert(connection, model, rows, observed_at, counts):
     version is now this one (created or updated)."""
     upsert = upsert_of(model)
     applied = {}
-    with db.cursor() as cursor:
+    with page_cursor() as cursor:
         # Ids only grow, and the writers of one connection's mirror take turns (lock_mirror):
         # what the upsert returns above the highest id before it, it created.
         cursor.execute(upsert.highest_id)
