@@ -331,9 +331,27 @@ class _NoRedirects(requests.Session):
     """A session that hands a 3xx back as it came (the stripe library's RequestsClient lets
     requests follow redirects, keeping the Authorization header on the same host)."""
 
+    def __init__(self):
+        super().__init__()
+        self._environment = {}
+
     def request(self, method, url, **kwargs):
         kwargs["allow_redirects"] = False
         return super().request(method, url, **kwargs)
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        """What the environment says of requests to `url` (its proxy variables, a CA bundle),
+        read once per host and settings rather than for every request: requests walks every
+        environment variable twice a request to find the proxies, 1.5 ms of CPU, as much as
+        parsing a page of 100 charges. A session is the door's for one sync at most."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, frozenset((proxies or {}).items()), stream, verify, cert)
+        if key not in self._environment:
+            self._environment[key] = super().merge_environment_settings(
+                url, dict(proxies or {}), stream, verify, cert
+            )
+        merged = self._environment[key]
+        return {**merged, "proxies": dict(merged["proxies"])}
 
 
 class _Retryable(Exception):

@@ -14,7 +14,7 @@ from django.db import connection as db
 from connectors.models import MIRROR_MODELS, StripeConnection
 from connectors.resources import CHILDREN
 from connectors.sync.links import LINKED, link_charges_to_invoices
-from connectors.sync.statements import upsert_of
+from connectors.sync.statements import page_cursor, upsert_of
 
 
 @dataclass
@@ -113,17 +113,8 @@ def _upsert(connection, model, rows, observed_at, counts):
     """Create new rows, update changed ones whose stored version is not newer than this one,
     and note that unchanged ones still held at `observed_at`. Returns the ids whose stored
     version is now this one (created or updated)."""
-    upsert = upsert_of(model)
-    applied = {}
-    with db.cursor() as cursor:
-        # Ids only grow, and the writers of one connection's mirror take turns (lock_mirror):
-        # what the upsert returns above the highest id before it, it created.
-        cursor.execute(upsert.highest_id)
-        highest = cursor.fetchone()[0] or 0
-        for sql, params in upsert.statements(connection.pk, observed_at, rows.values()):
-            cursor.execute(sql, params)
-            applied.update(cursor.fetchall())
-    created = sum(1 for pk in applied.values() if pk > highest)
+    with page_cursor() as cursor:
+        applied, created = upsert_of(model).write(cursor, connection.pk, observed_at, rows.values())
     counts.created += created
     counts.updated += len(applied) - created
 
