@@ -8,8 +8,7 @@ charges never holds their ids in Python. The figures of the
 document are the sums of these rows, so a figure and the records behind it cannot disagree.
 """
 
-import json
-
+import orjson
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -108,7 +107,7 @@ class ReportRun(models.Model):
     @property
     def document(self):
         """The result as a dict (None until the run has succeeded)."""
-        return json.loads(self.result) if self.result else None
+        return orjson.loads(self.result) if self.result else None
 
     @property
     def duration(self):

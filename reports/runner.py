@@ -10,9 +10,9 @@ is taken over. Its citations and result are written in one transaction, so a run
 way leaves nothing behind and is simply computed again.
 """
 
-import json
 import logging
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -174,7 +174,9 @@ def compute(run, warnings):
             **body,
             "warnings": warnings,
         }
-        written = json.dumps(result)
+        # orjson: a tenth of the time of json on the half a megabyte of a big account's open
+        # disputes, which is a good part of that report's own work.
+        written = orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS).decode()
         ReportRun.objects.filter(pk=run.pk).update(
             status=ReportRun.Status.SUCCEEDED,
             result=written,
