@@ -38,13 +38,13 @@ OPEN_DISPUTES = """
     ) o
 """
 # Most urgent first; within an urgency, the earliest due (none due last), then by id. The
-# due dates are ISO text in UTC, which sorts as the instants do, and ids compare bytewise.
+# due dates are ISO text in UTC, which sorts as the instants do; Python orders text by code
+# point, which is the bytewise order of its UTF-8.
 RANK = {"overdue": 0, "today": 1, "this_week": 2, "later": 3, "submitted": 4, None: 5}
 
 
 def urgent_first(row):
-    stripe_id, due_by, urgency = row[0], row[6], row[9]
-    return (RANK[urgency], due_by is None, due_by or "", stripe_id.encode())
+    return (RANK[row[9]], row[6] is None, row[6] or "", row[0])
 
 
 def disputes(connection, period, now, run_id):
