@@ -8,6 +8,7 @@ Builds an emulator account of N charges (with everything that comes with them), 
   every list in pages of 100 and parsing the JSON, nothing stored);
 - the sync: `manage.py sync` in a child process into a scratch database, its time, its peak
   memory and the requests it made, sorted by what they were for (from its audit rows);
+- a second sync with nothing changed: its time and its requests;
 - the same sync of an account a fifth the size (unless --no-small), so that peak memory can
   be compared as the account grows (flat means the ratio stays near 1).
 
@@ -29,6 +30,7 @@ import tempfile
 import time
 from collections import Counter
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -150,6 +152,22 @@ def sync_in_child(url, key, database_url, var_dir):
         check=True,
     )
     run["cpu_s"] = result["cpu_s"]
+    # The same sync again, nothing having changed at Stripe: an incremental run.
+    started = time.perf_counter()
+    again = subprocess.run(
+        [*manage, "sync", "bench", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    again_s = time.perf_counter() - started
+    again = json.loads(again.stdout)
+    if again["status"] != "succeeded":
+        raise SystemExit(f"the second sync did not succeed: {again['message']}")
+    run["again"] = {
+        "wall_s": again_s,
+        "run_s": (datetime.fromisoformat(again["finished_at"])
+                  - datetime.fromisoformat(again["started_at"])).total_seconds(),
+        "requests": again["api_calls"],
+    }  # fmt: skip
     return run, elapsed, result["rss_kb"] / 1024, json.loads(tally.stdout)
 
 
@@ -209,6 +227,7 @@ def measure(charges, database_url, tag):
         "sync_calls": run["api_calls"],
         "requests": tally["requests"],
         "rss_mb": rss_mb,
+        "again": run["again"],
     }
 
 
@@ -265,6 +284,11 @@ def main():
             f"{calls / settings.STRIPE_RATE_LIMIT_LIVE:.0f} s live "
             f"({settings.STRIPE_RATE_LIMIT_LIVE:g}/s); measured {row['sync_s']:.1f} s"
         )
+    again = large["again"]
+    print(
+        f"a second sync with nothing changed: {again['run_s']:.2f} s ({again['wall_s']:.1f} s "
+        f"with the command's start), {again['requests']} requests (target: under 2 s, at most 5)"
+    )
     print(
         f"sync rate = {large['sync_rate'] / large['ceiling_rate']:.2f} x the ceiling, like for "
         f"like ({large['charges']:,} charges; counting the objects written, "
