@@ -35,7 +35,7 @@ from connectors.models import (
     StripeConnection,
     SyncRun,
 )
-from connectors.sync import lease, run_sync, store_objects
+from connectors.sync import lease, run_sync, runner, store_objects
 from connectors.sync.runner import BACKFILL_ORDER, WHOLE_HISTORY
 from tests.accounts import NOW, connect
 from tests.conftest import TEST_KEY, revoke_key
@@ -152,6 +152,37 @@ def test_funds_that_became_available_are_read_again_however_old(connection, emul
     old.refresh_from_db()
     assert old.status == "available"
     assert_mirror_equals(emulator.store, connection)
+
+
+@pytest.mark.skipif(db.vendor != "postgresql", reason="PostgreSQL's statistics")
+def test_a_table_is_analyzed_only_while_its_statistics_count_too_few_rows(
+    connection, emulator, monkeypatch
+):
+    monkeypatch.setattr(runner, "ANALYZE_FROM", 1)
+    run_sync(connection, actor=ACTOR)
+    charges = db.ops.quote_name(Charge._meta.db_table)
+    with db.cursor() as cursor:
+        cursor.execute(f"ANALYZE {charges}")  # as autovacuum would have by now
+    known = Charge.objects.count()
+
+    def analyzes_charges(created):
+        """Whether a sync that has created `created` charges so far analyzes their table."""
+        sync = runner.Sync(connect(f"other-{created}"), ACTOR, None)
+        sync.run_row = SyncRun(counts={"charges": {"created": created}})
+        statements = []
+
+        def seen(execute, sql, params, many, context):
+            statements.append(sql)
+            return execute(sql, params, many, context)
+
+        with db.execute_wrapper(seen):
+            sync._keep_statistics()
+        return f"ANALYZE {charges}" in statements
+
+    # Statistics that count twice the rows it wrote plan its lookups as well as new ones.
+    assert not analyzes_charges(known // 2)
+    # Past that, they are stale enough to sample the table again.
+    assert analyzes_charges(known // 2 + 1)
 
 
 def test_automatic_payouts_know_their_transactions(connection, emulator):
