@@ -97,7 +97,6 @@ class Sync:
         self.door = None
         self.touched_payouts = set()
         self.analyzed = {}  # kind -> rows this run had created when its table was analyzed
-        self.recent_transactions = False  # an incremental run reads them (_catch_up)
         self.booked = time.monotonic()  # when the counts were last written, the lease renewed
 
     def run(self, full, since):
@@ -111,13 +110,16 @@ class Sync:
         )
         self.door = Door(self.connection, actor=self.actor, origin=self.run_row.origin)
         try:
+            # An incremental run reads the recent balance transactions after the events,
+            # unless it fell back to re-reading history (_catch_up).
+            recent = False
             if backfill:
                 self._plan_backfill(full, since)
             else:
-                self._catch_up()
+                recent = self._catch_up()
             self._read_backfill()
             self._read_events()
-            if self.recent_transactions:
+            if recent:
                 self._read_recent_transactions()
             self._read_payout_components()
             self._read_balance()
@@ -198,7 +200,8 @@ class Sync:
 
     def _catch_up(self):
         """Incremental run: if the events cursor is older than Stripe keeps events, the gap
-        is re-read from history instead."""
+        is re-read from history instead. Returns whether the recent balance transactions are
+        still to be read (not when history is re-read)."""
         cursor = SyncCheckpoint.objects.get(connection=self.connection, resource=EVENTS)
         horizon = self.started - timedelta(days=settings.LUMEN_EVENTS_RETENTION_DAYS)
         if cursor.window_end and cursor.window_end < horizon:
@@ -210,8 +213,8 @@ class Sync:
             cursor.delete()
             self._note_events_cursor()
             self._plan_windows(since, self.started)
-            return
-        self.recent_transactions = True
+            return False
+        return True
 
     def _read_recent_transactions(self):
         """Incremental run, after the events: balance transactions have no events of their
