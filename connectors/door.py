@@ -13,6 +13,7 @@ than the network on a large account (see the design's measured facts).
 """
 
 import contextlib
+import json
 import logging
 import random
 import re
@@ -20,8 +21,10 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 import stripe
+import stripe._stripe_response
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
@@ -352,6 +355,28 @@ class _NoRedirects(requests.Session):
             )
         merged = self._environment[key]
         return {**merged, "proxies": dict(merged["proxies"])}
+
+
+class _StripeJSON:
+    """What the stripe library parses Stripe's answers with, in place of the standard
+    library's decoder building OrderedDicts: that took a sixth of a sync's CPU (2.7 ms a
+    page of 100 charges, 4.2 ms of invoices), orjson 0.7 and 1.1 ms. Stripe's answers are
+    plain JSON objects, whose key order nothing here reads. What orjson refuses and the
+    standard library takes (NaN, a lone surrogate) is parsed as before, so no answer parses
+    differently but for speed; integers beyond 64 bits, which Stripe does not send, would
+    come back as floats and be refused by the mirror's integer columns."""
+
+    @staticmethod
+    def loads(body, **_hooks):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return json.loads(body)
+
+
+# The library's one parse of an answer's body (StripeResponse.__init__). The door's tests
+# check that the answers still come back parsed by this.
+stripe._stripe_response.json = _StripeJSON
 
 
 class _Retryable(Exception):

@@ -233,6 +233,19 @@ def test_a_200_that_is_not_a_json_object_is_recorded_and_refused(
     assert "guest network" not in str(e.value) + event.message
 
 
+def test_answers_are_parsed_into_plain_dicts_and_what_orjson_refuses_is_still_read(door, emulator):
+    # The door has the stripe library parse with orjson (a sixth of a sync's CPU went to the
+    # standard library's OrderedDicts): were the library to parse some other way after an
+    # upgrade, the pages would come back as OrderedDicts again.
+    page = door.list_page("charges")
+    assert type(page) is dict and all(type(charge) is dict for charge in page["data"])
+    assert page["data"], "the emulator's account has charges"
+    # A lone surrogate: JSON that orjson refuses and the standard library reads.
+    body = '{"object": "list", "data": [{"id": "ch_1", "description": "\\ud83d"}], '
+    emulator.faults = Faults(answer=Canned(200, body + '"has_more": false}'))
+    assert door.list_page("charges")["data"][0]["description"] == "\ud83d"
+
+
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_a_redirect_is_recorded_and_not_followed(door, emulator, status):
     # Were the redirect followed, the key would go with it, and the balance would come
