@@ -56,8 +56,12 @@ def as_datetime(value):
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
-def record(*, actor, operation, origin="", connection_id=None, connection_name="", **fields):
-    """Append one event to the log and return it.
+def record(
+    *, actor, operation, origin="", connection_id=None, connection_name="", occurred_at=None,
+    **fields,
+):  # fmt: skip
+    """Append one event to the log and return it: it happened at `occurred_at` (now unless
+    said), whenever it is written.
 
     The chain head is read and the new row written under `chain_lock`, so concurrent
     writers from several worker processes still produce a single unbroken chain.
@@ -80,7 +84,7 @@ def record(*, actor, operation, origin="", connection_id=None, connection_name="
             or GENESIS_HASH
         )
         event = AuditEvent(
-            occurred_at=timezone.now(),
+            occurred_at=occurred_at or timezone.now(),
             actor_kind=actor.kind,
             actor=actor.name[: TEXT_LIMITS["actor"]],
             origin=origin[: TEXT_LIMITS["origin"]],

@@ -15,8 +15,9 @@ from connectors import connections
 from connectors.door import StripeUnavailable
 from connectors.emulator import Faults
 from connectors.models import StripeConnection, SyncCheckpoint, SyncRun
-from connectors.sync import run_sync
+from connectors.sync import run_sync, runner
 from connectors.sync.readahead import read_ahead
+from connectors.sync.upsert import store_objects
 from connectors.tasks import sync_connection
 from tests.conftest import TEST_KEY
 from tests.test_sync import assert_mirror_equals
@@ -101,6 +102,46 @@ def test_a_sync_reading_ahead_under_faults_ends_exact(acme, emulator, settings):
     assert {"rate_limited", "server_error", "network_error"} <= outcomes
     emulator.faults = Faults()
     assert_mirror_equals(emulator.store, acme)
+
+
+def requests_and_audit_rows(emulator, run):
+    """(path, status, request id) of every request the emulator answered, and of every
+    audit row of the run, in order."""
+    answered = [(r.path, r.status, r.request_id) for r in emulator.request_log]
+    rows = AuditEvent.objects.filter(origin=run.origin).order_by("id")
+    return answered, [(e.path, e.http_status, e.request_id or None) for e in rows]
+
+
+def test_every_request_of_a_sync_reading_ahead_has_one_audit_row_in_order(acme, emulator):
+    # The reading thread's rows are written by the thread writing the pages, with them.
+    emulator.clear_log()
+    run = run_sync(acme, actor=Actor.command("tests"))
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    answered, recorded = requests_and_audit_rows(emulator, run)
+    assert len(answered) > 50 and recorded == answered
+    rows = AuditEvent.objects.filter(origin=run.origin).order_by("id")
+    when = list(rows.values_list("occurred_at", flat=True))
+    assert when == sorted(when)  # each row dated when its request was made
+
+
+def test_the_calls_of_a_page_that_could_not_be_written_are_still_recorded(
+    acme, emulator, monkeypatch
+):
+    def full_disk(connection, resource, objects, observed_at, result=None):
+        if resource == "charges":
+            raise OSError("No space left on device")
+        return store_objects(connection, resource, objects, observed_at, result)
+
+    monkeypatch.setattr(runner, "store_objects", full_disk)
+    emulator.clear_log()
+    with pytest.raises(OSError, match="No space left"):
+        run_sync(acme, actor=Actor.command("tests"))
+    run = SyncRun.objects.get(connection=acme)
+    assert run.status == SyncRun.Status.FAILED and "No space left" in run.message
+    answered, recorded = requests_and_audit_rows(emulator, run)
+    # The charges read (the first page, and those read ahead of it) are on the log.
+    assert "/v1/charges" in [path for path, _, _ in answered]
+    assert recorded == answered
 
 
 def test_the_next_page_is_read_while_this_one_is_written():

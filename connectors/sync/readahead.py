@@ -2,9 +2,10 @@
 
 A page's request (through the door, in a thread of its own) and the writing of the page
 before it (in the sync's thread) then overlap: the time Stripe takes to answer, and the
-database's own work on PostgreSQL, no longer add up. Only the door's requests and the audit
-rows it writes for them happen in the reading thread; the mirror is written, and each page
-committed with its checkpoint, by the sync's thread alone, in the order the pages came.
+database's own work on PostgreSQL, no longer add up. Only the door's requests happen in the
+reading thread; the mirror is written, and each page committed with its checkpoint and the
+audit rows of the requests read so far (Door.holding_records), by the sync's thread alone,
+in the order the pages came.
 """
 
 import contextlib
@@ -16,10 +17,14 @@ from django.db import connection, connections
 _PAGE, _END, _FAILED = "page", "end", "failed"
 
 
-def read_ahead(pages):
+def read_ahead(pages, door=None):
     """Iterate `pages`, an iterator whose every step asks Stripe for something, one step
     ahead in a thread of its own. What the iterator raises is raised here, in order, after
     the items before it; stopping early stops the thread after its current request.
+
+    The reading thread's calls through `door` leave their audit rows with the door, for the
+    caller to write with its pages (Door.take_held); those still held when the iteration
+    ends, however it ends, are written then.
 
     Inside a caller's transaction (a test's) the steps are taken in turn, here: the audit
     rows the reader writes on a connection of its own would wait for that transaction to
@@ -32,10 +37,11 @@ def read_ahead(pages):
 
     def read():
         try:
-            for page in pages:
-                handed.put((_PAGE, page))
-                if stop.is_set():
-                    return
+            with door.holding_records() if door else contextlib.nullcontext():
+                for page in pages:
+                    handed.put((_PAGE, page))
+                    if stop.is_set():
+                        return
             handed.put((_END, None))
         except BaseException as e:  # handed over, raised in the sync's thread
             handed.put((_FAILED, e))
@@ -59,3 +65,5 @@ def read_ahead(pages):
         with contextlib.suppress(queue.Empty):
             handed.get_nowait()
         reader.join()
+        if door:
+            door.write_records(door.take_held())

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -273,8 +274,8 @@ class Sync:
         self.run_row.current = resource
         window = (checkpoint.window_start, checkpoint.window_end)
         pages = self._pages(resource, *window, checkpoint.cursor)
-        for observed_at, objects, has_more in read_ahead(pages):
-            with transaction.atomic():
+        for observed_at, objects, has_more in read_ahead(pages, self.door):
+            with self._page():
                 result = store_objects(self.connection, resource, objects, observed_at)
                 if objects:
                     checkpoint.cursor = objects[-1]["id"]
@@ -285,6 +286,22 @@ class Sync:
             if resource == "payouts":
                 self.touched_payouts.update(p["id"] for p in objects)
             self._keep_statistics()
+
+    @contextmanager
+    def _page(self):
+        """The transaction of a page read ahead: it also writes the audit rows of the calls
+        the reading thread has made since the last one (Door.holding_records). The calls
+        happened whatever becomes of the page: should its transaction fail, their rows are
+        written on their own."""
+        rows = []
+        try:
+            with transaction.atomic():
+                yield
+                rows = self.door.take_held()
+                self.door.write_records(rows)
+        except BaseException:
+            self.door.write_records(rows)
+            raise
 
     def _pages(self, resource, start, end, cursor):
         """The pages of a window of `created` after `cursor`: (when it was read, its objects
@@ -357,9 +374,10 @@ class Sync:
         automatic = set(
             payouts.filter(stripe_id__in=self.touched_payouts).values_list("stripe_id", flat=True)
         ) | set(payouts.filter(~Exists(linked)).values_list("stripe_id", flat=True))
-        for payout_id, observed_at, transactions in read_ahead(self._components(automatic)):
+        reading = read_ahead(self._components(automatic), self.door)
+        for payout_id, observed_at, transactions in reading:
             self.run_row.current = f"payout {payout_id}"
-            with transaction.atomic():
+            with self._page():
                 result = store_objects(
                     self.connection, "balance_transactions", transactions, observed_at
                 )
