@@ -1,4 +1,5 @@
-"""The one way to write the audit log. Other apps call `record()`; nothing else inserts rows.
+"""The one way to write the audit log. Other apps call `record()` (or `record_many()`); nothing
+else inserts rows.
 
 Who did it is an `Actor`; what it was part of is `origin` (free text such as "sync_run:12"
 or "admin:verify"). The recorder knows nothing of Stripe: callers pass plain values.
@@ -66,6 +67,35 @@ def record(
     The chain head is read and the new row written under `chain_lock`, so concurrent
     writers from several worker processes still produce a single unbroken chain.
     """
+    (event,) = record_many([dict(
+        actor=actor, operation=operation, origin=origin, connection_id=connection_id,
+        connection_name=connection_name, occurred_at=occurred_at, **fields,
+    )])  # fmt: skip
+    return event
+
+
+def record_many(events):
+    """Append events (each the keyword arguments of `record`), in order, and return them:
+    one read of the chain's head and one insert, which for the hundred rows of a sync's
+    pages (connectors.sync) is a hundred round trips fewer than as many `record`s."""
+    events = [_event(**fields) for fields in events]
+    if not events:
+        return events
+    with chain_lock():
+        previous = (
+            AuditEvent.objects.order_by("-id").values_list("chain_hash", flat=True).first()
+            or GENESIS_HASH
+        )
+        for event in events:
+            event.chain_hash = previous = event.compute_hash(previous)
+        AuditEvent.objects.append_chained(events)
+    return events
+
+
+def _event(
+    *, actor, operation, origin="", connection_id=None, connection_name="", occurred_at=None,
+    **fields,
+):  # fmt: skip
     for name in ("date_from", "date_to"):
         if name in fields:
             fields[name] = as_datetime(fields[name])
@@ -78,24 +108,16 @@ def record(
         limit = TEXT_LIMITS.get(name)
         if limit and isinstance(value, str) and len(value) > limit:
             fields[name] = value[: limit - 1] + "…"
-    with chain_lock():
-        previous = (
-            AuditEvent.objects.order_by("-id").values_list("chain_hash", flat=True).first()
-            or GENESIS_HASH
-        )
-        event = AuditEvent(
-            occurred_at=occurred_at or timezone.now(),
-            actor_kind=actor.kind,
-            actor=actor.name[: TEXT_LIMITS["actor"]],
-            origin=origin[: TEXT_LIMITS["origin"]],
-            connection_id=connection_id,
-            connection_name=connection_name[: TEXT_LIMITS["connection_name"]],
-            operation=operation,
-            **fields,
-        )
-        event.chain_hash = event.compute_hash(previous)
-        event.save()
-    return event
+    return AuditEvent(
+        occurred_at=occurred_at or timezone.now(),
+        actor_kind=actor.kind,
+        actor=actor.name[: TEXT_LIMITS["actor"]],
+        origin=origin[: TEXT_LIMITS["origin"]],
+        connection_id=connection_id,
+        connection_name=connection_name[: TEXT_LIMITS["connection_name"]],
+        operation=operation,
+        **fields,
+    )
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from audit.models import AuditEvent
-from audit.recorder import record
+from audit.recorder import record, record_many
 from connectors.keys import mask
 from connectors.ratelimit import wait_for_slot
 from connectors.resources import ACCOUNT, BY_NAME, BY_PERMISSION, resource_of_path
@@ -317,8 +317,7 @@ class Door:
 
     @staticmethod
     def write_records(rows):
-        for row in rows:
-            record(**row)
+        record_many(rows)
 
     # The key: read here and only here ----------------------------------------------------
 

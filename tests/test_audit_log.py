@@ -10,7 +10,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import GENESIS_HASH, AppendOnlyError, AuditEvent
-from audit.recorder import Actor, record
+from audit.recorder import Actor, record, record_many
 from tests.audit_fixtures import (
     behind_the_apps_back,
     day,
@@ -66,6 +66,33 @@ def test_it_refuses_bulk_create_which_would_skip_the_chain(db):
 
 
 # The database refuses (PostgreSQL and SQLite) ------------------------------------------------
+
+
+def test_events_appended_together_are_chained_in_order_with_those_before_and_after(db, settings):
+    actor = Actor.command("tests")
+    first = record(actor=actor, operation="list", path="/v1/charges")
+    several = record_many(
+        [
+            {"actor": actor, "operation": "list", "path": f"/v1/{kind}", "occurred_at": day(2)}
+            for kind in ("customers", "invoices", "payouts")
+        ]
+    )
+    last = record(actor=actor, operation="retrieve", path="/v1/balance")
+    rows = stored_rows()
+    assert [r["path"] for r in rows] == [
+        "/v1/charges", "/v1/customers", "/v1/invoices", "/v1/payouts", "/v1/balance",
+    ]  # fmt: skip
+    assert [e.pk for e in (first, *several, last)] == [r["id"] for r in rows]
+    previous = GENESIS_HASH
+    for row in rows:
+        assert row["chain_hash"] == keyed_hash(previous, row, settings.AUDIT_CHAIN_KEY)
+        previous = row["chain_hash"]
+    assert verify()[0] == 0
+    assert record_many([]) == []
+    # Only events chained by the recorder go in that way.
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.append_chained([AuditEvent(occurred_at=day(1), operation="list")])
+    assert AuditEvent.objects.count() == 5
 
 
 def test_it_refuses_a_raw_sql_update(three):
@@ -212,7 +239,7 @@ def test_it_keeps_the_chain_for_values_the_database_normalises(db):
 WRITER = """
 import os, sys, time
 from pathlib import Path
-from audit.recorder import Actor, record
+from audit.recorder import Actor, record, record_many
 folder = Path(sys.argv[1])
 (folder / f"ready-{os.getpid()}").touch()
 deadline = time.monotonic() + 60
