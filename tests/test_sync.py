@@ -484,3 +484,16 @@ def test_the_first_sync_reads_money_movements_back_to_the_bound_only(
     invoices = MIRROR_MODELS["invoices"].objects.filter(connection=connection)
     assert invoices.count() == len(store.objects("invoices"))
     assert invoices.filter(created__lt=datetime.fromtimestamp(bound, tz=UTC)).exists()
+
+
+@pytest.mark.skipif(db.vendor != "postgresql", reason="PostgreSQL's compression")
+def test_the_mirrors_objects_are_compressed_with_lz4_on_postgresql():
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, a.attcompression FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid "
+            "WHERE a.attname = 'raw' AND c.relname LIKE 'connectors%%' AND c.relkind = 'r'"
+        )
+        compression = dict(cursor.fetchall())
+    assert {m._meta.db_table for m in MIRROR_MODELS.values()} <= set(compression)
+    assert set(compression.values()) == {"l"}
