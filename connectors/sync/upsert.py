@@ -7,11 +7,12 @@ A page of one kind is one upsert statement (connectors.sync.statements), whateve
 of objects on it, and so are the children that come inside them.
 """
 
+import zlib
 from dataclasses import dataclass, field
 
 from django.db import connection as db
 
-from connectors.models import MIRROR_MODELS, StripeConnection
+from connectors.models import MIRROR_MODELS
 from connectors.resources import CHILDREN
 from connectors.sync.links import LINKED, link_charges_to_invoices
 from connectors.sync.statements import page_cursor, upsert_of
@@ -41,13 +42,29 @@ class PageResult:
         return self.counts.setdefault(resource, Counts())
 
 
-def lock_mirror(connection):
-    """Serialize writers of one connection's mirror (a page of the sync, a webhook) for the
-    rest of the transaction, so that what a write reads (the stored versions, the highest id
-    before an upsert) is what it changes. SQLite's IMMEDIATE transactions already serialize
-    writers."""
-    if db.vendor == "postgresql":
-        list(StripeConnection.objects.select_for_update().filter(pk=connection.pk).values("pk"))
+# Any constant works; it names the events' lock among a connection's (lock_mirror).
+EVENTS_LOCK = 0
+
+
+def lock_mirror(connection, resource=None):
+    """Serialize the writers of one kind of one connection's mirror (pages of the sync, an
+    event) for the rest of the transaction, so that what a write reads (the stored versions,
+    the highest id before an upsert) is what it changes. Kinds whose writes read each other
+    (LINKED: a charge and the invoice payment that links it to its invoice) share one lock,
+    and a kind's children are written under their parent's. Without `resource`, the lock of
+    the connection's applied events (apply_event), taken before any kind's.
+
+    On PostgreSQL an advisory lock per connection and kind: the sync's readers of several
+    kinds at once (LUMEN_SYNC_WORKERS) then write them at once, one kind's page waiting on
+    the server while another's is prepared. SQLite's IMMEDIATE transactions already
+    serialize every writer."""
+    if db.vendor != "postgresql":
+        return
+    group = "linked" if resource in LINKED else resource
+    key = zlib.crc32(group.encode()) & 0x7FFFFFFF if group else EVENTS_LOCK
+    with db.cursor() as cursor:
+        # The two-number kind of advisory lock, apart from audit.recorder's one-number one.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [connection.pk, key])
 
 
 def store_objects(connection, resource, objects, observed_at, result=None):
@@ -57,7 +74,7 @@ def store_objects(connection, resource, objects, observed_at, result=None):
     Returns the PageResult with counts per resource (children counted under their own).
     """
     result = result or PageResult()
-    lock_mirror(connection)
+    lock_mirror(connection, resource)
     _store(connection, resource, objects, observed_at, result)
     return result
 
