@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection as db
 from django.db import connections as db_connections
 from django.db import reset_queries, transaction
-from django.db.models import Exists, Max, Min, OuterRef
+from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 
 from connectors.door import Door, DoorError, StripeRequestFailed
@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 BACKFILL_ORDER = tuple(r.name for r in BACKFILL)
 WHOLE_HISTORY = {r.name for r in BACKFILL if r.backfill == WHOLE}
 EVENTS = "events"
+# The automatic payout whose transactions are being read, while some of its pages are
+# committed and others not yet (_read_payout_components).
+PAYOUT_COMPONENTS = "payout_components"
+NOT_WINDOWS = (EVENTS, PAYOUT_COMPONENTS)
 # PostgreSQL's statistics of a mirror table are brought up to date when the sync has created
 # this many of its rows, and again each time it has doubled them.
 ANALYZE_FROM = 1000
@@ -137,10 +141,11 @@ class Sync:
 
     def _backfill_complete(self):
         checkpoints = SyncCheckpoint.objects.filter(connection=self.connection)
-        planned = set(checkpoints.exclude(resource=EVENTS).values_list("resource", flat=True))
+        windows = checkpoints.exclude(resource__in=NOT_WINDOWS)
+        planned = set(windows.values_list("resource", flat=True))
         return (
             planned >= set(BACKFILL_ORDER)
-            and not checkpoints.filter(done=False).exclude(resource=EVENTS).exists()
+            and not windows.filter(done=False).exists()
             and checkpoints.filter(resource=EVENTS).exists()
         )
 
@@ -148,7 +153,7 @@ class Sync:
         """Windows of `created` per resource, from `since` to now. An unfinished plan is
         resumed as it is; --full or --since plans anew."""
         pending = SyncCheckpoint.objects.filter(connection=self.connection, done=False)
-        if not full and since is None and pending.exclude(resource=EVENTS).exists():
+        if not full and since is None and pending.exclude(resource__in=NOT_WINDOWS).exists():
             return
         start = since or self.started - timedelta(days=settings.LUMEN_SYNC_HISTORY_DAYS)
         self._note_events_cursor()
@@ -162,7 +167,7 @@ class Sync:
         )
         with transaction.atomic():
             SyncCheckpoint.objects.filter(connection=self.connection).exclude(
-                resource=EVENTS
+                resource__in=NOT_WINDOWS
             ).delete()
             rows = []
             for resource in BACKFILL_ORDER:
@@ -271,8 +276,11 @@ class Sync:
         """Read a window page by page from its cursor, each page committed with the cursor
         after it; the next page is read while this one is written (read_ahead)."""
         self.run_row.current = resource
-        window = (checkpoint.window_start, checkpoint.window_end)
-        pages = self._pages(resource, *window, checkpoint.cursor)
+        created = {"gte": int(checkpoint.window_start.timestamp())}
+        if checkpoint.window_end:
+            created["lt"] = int(checkpoint.window_end.timestamp())
+        params = {**BY_NAME[resource].params, "created": created}
+        pages = self._pages(resource, params, checkpoint.cursor)
         for observed_at, objects, has_more in read_ahead(pages):
             with transaction.atomic():
                 result = store_objects(self.connection, resource, objects, observed_at)
@@ -286,13 +294,10 @@ class Sync:
                 self.touched_payouts.update(p["id"] for p in objects)
             self._keep_statistics()
 
-    def _pages(self, resource, start, end, cursor):
-        """The pages of a window of `created` after `cursor`: (when it was read, its objects
-        with all their children, whether more follow)."""
-        created = {"gte": int(start.timestamp())}
-        if end:
-            created["lt"] = int(end.timestamp())
-        params = {**BY_NAME[resource].params, "created": created}
+    def _pages(self, resource, params, cursor=""):
+        """The pages of a list after `cursor`: (when it was read, its objects with all their
+        children, whether more follow)."""
+        params = dict(params)
         while True:
             if cursor:
                 params["starting_after"] = cursor
@@ -348,16 +353,31 @@ class Sync:
 
     def _read_payout_components(self):
         """Which balance transactions each automatic payout paid out: Stripe says so only
-        when asked per payout. Read for the payouts this run saw change, and for any whose
-        components were never read (a run killed before it got to them)."""
+        when asked per payout. Read for the payouts this run saw change, for any whose
+        components were never read (a run killed before it got to them), and for the one a
+        run was killed in the middle of.
+
+        Each page of a payout's list is committed on its own, like a page of the backfill: a
+        payout sweeps a week of the account's transactions, so its list grows with the
+        account (3,000 at 100,000 charges), and read whole it was the sync's peak of memory,
+        its statements as long as the list (SQLite keeps 128 of them prepared). While a
+        payout is read in part, a checkpoint names it, so that the next run reads it again
+        rather than take its first linked page for all of it."""
         linked = BalanceTransaction.objects.filter(
             connection=self.connection, payout=OuterRef("stripe_id")
         )
         payouts = Payout.objects.filter(connection=self.connection, automatic=True)
+        partly = SyncCheckpoint.objects.filter(
+            connection=self.connection, resource=PAYOUT_COMPONENTS
+        )
+        named = partly.values_list("cursor", flat=True).first()  # the payout it names
         automatic = set(
-            payouts.filter(stripe_id__in=self.touched_payouts).values_list("stripe_id", flat=True)
-        ) | set(payouts.filter(~Exists(linked)).values_list("stripe_id", flat=True))
-        for payout_id, observed_at, transactions in read_ahead(self._components(automatic)):
+            payouts.filter(
+                Q(stripe_id__in=self.touched_payouts) | Q(stripe_id=named) | ~Exists(linked)
+            ).values_list("stripe_id", flat=True)
+        )
+        pages = read_ahead(self._components(sorted(automatic)))
+        for payout_id, observed_at, transactions, has_more in pages:
             self.run_row.current = f"payout {payout_id}"
             with transaction.atomic():
                 result = store_objects(
@@ -366,16 +386,28 @@ class Sync:
                 BalanceTransaction.objects.filter(
                     connection=self.connection, stripe_id__in=[t["id"] for t in transactions]
                 ).update(payout=payout_id)
+                # Written only for a payout of more than one page, committed with its first
+                # page and dropped with its last.
+                if has_more and named != payout_id:
+                    SyncCheckpoint.objects.update_or_create(
+                        connection=self.connection,
+                        resource=PAYOUT_COMPONENTS,
+                        window_start=EPOCH,
+                        defaults={"cursor": payout_id},
+                    )
+                    named = payout_id
+                elif not has_more and named == payout_id:
+                    partly.delete()
+                    named = None
                 self._count(result)
+        if named is not None:  # a payout no longer automatic, or gone from the mirror
+            partly.delete()
 
     def _components(self, payouts):
         for payout_id in payouts:
-            observed_at = timezone.now()
-            yield (
-                payout_id,
-                observed_at,
-                list(self.door.iter_list("balance_transactions", payout=payout_id)),
-            )
+            pages = self._pages("balance_transactions", {"payout": payout_id})
+            for observed_at, transactions, has_more in pages:
+                yield payout_id, observed_at, transactions, has_more
 
     def _read_balance(self):
         self.run_row.current = "balance"
