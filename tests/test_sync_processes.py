@@ -8,6 +8,7 @@ import sys
 import threading
 
 import pytest
+from django.db import connection as db
 
 from audit.models import AuditEvent
 from audit.recorder import Actor
@@ -128,6 +129,18 @@ def test_reading_ahead_keeps_the_order_and_fails_where_the_reading_failed():
         for page in read_ahead(pages()):
             written.append(page)
     assert written == [1, 2]
+
+
+def test_the_reading_thread_keeps_no_statements_of_the_pages_it_handed_over(settings):
+    settings.DEBUG = True  # Django then keeps each connection's statements
+
+    def pages():
+        for _ in range(3):
+            kept = len(db.queries)  # the reading thread's own connection
+            AuditEvent.objects.exists()
+            yield kept
+
+    assert list(read_ahead(pages())) == [0, 0, 0]
 
 
 def test_a_sync_that_stops_early_stops_reading():
