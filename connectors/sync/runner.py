@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection as db
 from django.db import connections as db_connections
 from django.db import reset_queries, transaction
-from django.db.models import Exists, Max, Min, OuterRef, Q
+from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
 from connectors.door import Door, DoorError, StripeRequestFailed
@@ -47,6 +47,9 @@ EVENTS = "events"
 # committed and others not yet (_read_payout_components).
 PAYOUT_COMPONENTS = "payout_components"
 NOT_WINDOWS = (EVENTS, PAYOUT_COMPONENTS)
+# How many pages of a payout's transactions are written at once, by database (one elsewhere):
+# see _read_payout_components.
+PAYOUT_PAGES = {"postgresql": 10}
 # PostgreSQL's statistics of a mirror table are brought up to date when the sync has created
 # this many of its rows, and again each time it has doubled them.
 ANALYZE_FROM = 1000
@@ -357,12 +360,18 @@ class Sync:
         components were never read (a run killed before it got to them), and for the one a
         run was killed in the middle of.
 
-        Each page of a payout's list is committed on its own, like a page of the backfill: a
-        payout sweeps a week of the account's transactions, so its list grows with the
-        account (3,000 at 100,000 charges), and read whole it was the sync's peak of memory,
-        its statements as long as the list (SQLite keeps 128 of them prepared). While a
-        payout is read in part, a checkpoint names it, so that the next run reads it again
-        rather than take its first linked page for all of it."""
+        A payout sweeps a week of the account's transactions, so its list grows with the
+        account (3,000 at 100,000 charges): read whole, it was the sync's peak of memory, its
+        statements as long as the list. It is written a few pages at a time, each time
+        committed. On SQLite a page at a time: SQLite prepares each length of statement anew
+        and keeps the last 128 prepared, so that statements of every length a payout's list
+        can have held 70 MB at 60,000 charges; pages of 100 make the same statements again
+        and again. On PostgreSQL ten pages at a time: each statement is a round trip, and at
+        60,000 charges the payouts took 8.0 s a page at a time, 6.1-7.1 s ten pages at a
+        time, 5.9-6.6 s whole.
+
+        While a payout is written in part, a checkpoint names it, so that the next run reads
+        it again rather than take its first linked transactions for all of them."""
         linked = BalanceTransaction.objects.filter(
             connection=self.connection, payout=OuterRef("stripe_id")
         )
@@ -371,13 +380,15 @@ class Sync:
             connection=self.connection, resource=PAYOUT_COMPONENTS
         )
         named = partly.values_list("cursor", flat=True).first()  # the payout it names
-        automatic = set(
-            payouts.filter(
-                Q(stripe_id__in=self.touched_payouts) | Q(stripe_id=named) | ~Exists(linked)
-            ).values_list("stripe_id", flat=True)
+        # Two queries, not one with an OR: PostgreSQL plans an EXISTS under an OR as a scan
+        # of the balance transactions per payout (2 s at 60,000 charges), alone as an
+        # anti-join (0.1 ms).
+        changed = payouts.filter(stripe_id__in={*self.touched_payouts, named} - {None})
+        automatic = set(changed.values_list("stripe_id", flat=True)) | set(
+            payouts.filter(~Exists(linked)).values_list("stripe_id", flat=True)
         )
-        pages = read_ahead(self._components(sorted(automatic)))
-        for payout_id, observed_at, transactions, has_more in pages:
+        parts = read_ahead(self._components(sorted(automatic)))
+        for payout_id, observed_at, transactions, has_more in parts:
             self.run_row.current = f"payout {payout_id}"
             with transaction.atomic():
                 result = store_objects(
@@ -386,8 +397,8 @@ class Sync:
                 BalanceTransaction.objects.filter(
                     connection=self.connection, stripe_id__in=[t["id"] for t in transactions]
                 ).update(payout=payout_id)
-                # Written only for a payout of more than one page, committed with its first
-                # page and dropped with its last.
+                # Written only for a payout written in parts, committed with its first part
+                # and dropped with its last.
                 if has_more and named != payout_id:
                     SyncCheckpoint.objects.update_or_create(
                         connection=self.connection,
@@ -404,10 +415,18 @@ class Sync:
             partly.delete()
 
     def _components(self, payouts):
+        """Each payout's transactions in parts of PAYOUT_PAGES pages: (the payout, when the
+        part's first page was read, its transactions, whether more follow)."""
+        size = PAYOUT_PAGES.get(db.vendor, 1)
         for payout_id in payouts:
             pages = self._pages("balance_transactions", {"payout": payout_id})
-            for observed_at, transactions, has_more in pages:
-                yield payout_id, observed_at, transactions, has_more
+            part, first = [], None
+            for n, (observed_at, transactions, has_more) in enumerate(pages, 1):
+                part += transactions
+                first = first or observed_at
+                if n % size == 0 or not has_more:
+                    yield payout_id, first, part, has_more
+                    part, first = [], None
 
     def _read_balance(self):
         self.run_row.current = "balance"
