@@ -19,6 +19,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.recorder import Actor
 from connectors.checks import sqlite_writes_pages
+from connectors.door import Door, StripeUnavailable
 from connectors.emulator import (
     AccountChanges,
     EmulatorStore,
@@ -33,6 +34,7 @@ from connectors.models import (
     BalanceTransaction,
     Charge,
     StripeConnection,
+    SyncCheckpoint,
     SyncRun,
 )
 from connectors.sync import lease, run_sync, runner, store_objects
@@ -185,15 +187,96 @@ def test_a_table_is_analyzed_only_while_its_statistics_count_too_few_rows(
     assert analyzes_charges(known // 2 + 1)
 
 
-def test_automatic_payouts_know_their_transactions(connection, emulator):
-    run_sync(connection, actor=ACTOR)
-    for payout in emulator.store.objects("payouts"):
+def paid_out_by(store, payout_id):
+    """The ids of the balance transactions an automatic payout paid out, all pages of them."""
+    params, ids = {"payout": payout_id, "limit": 100}, set()
+    while True:
+        page = store.list("balance_transactions", params)
+        ids |= {t["id"] for t in page["data"]}
+        if not page["has_more"]:
+            return ids
+        params["starting_after"] = page["data"][-1]["id"]
+
+
+def assert_payouts_know_their_transactions(store, connection):
+    for payout in store.objects("payouts"):
         if not payout["automatic"]:
             continue
-        page = emulator.store.list("balance_transactions", {"payout": payout["id"], "limit": 100})
-        expected = {t["id"] for t in page["data"]}
         linked = BalanceTransaction.objects.filter(connection=connection, payout=payout["id"])
-        assert set(linked.values_list("stripe_id", flat=True)) == expected
+        assert set(linked.values_list("stripe_id", flat=True)) == paid_out_by(store, payout["id"])
+
+
+def test_automatic_payouts_know_their_transactions(connection, emulator):
+    run_sync(connection, actor=ACTOR)
+    assert_payouts_know_their_transactions(emulator.store, connection)
+
+
+def payouts_read_again_in_pages_of(size, connection, settings):
+    """After a first sync, lists come in pages of `size`, and every payout's transactions
+    are to be read again (as if no run had got to them)."""
+    assert run_sync(connection, actor=ACTOR).status == SyncRun.Status.SUCCEEDED
+    settings.STRIPE_PAGE_SIZE = size
+    BalanceTransaction.objects.filter(connection=connection).update(payout="")
+
+
+def test_a_payout_s_transactions_are_written_a_page_at_a_time(
+    connection, emulator, settings, monkeypatch
+):
+    """A payout's list grows with the account (a week of its transactions): it is written a
+    few pages at a time as they come, never the whole list at once."""
+    monkeypatch.setattr(runner, "PAYOUT_PAGES", {db.vendor: 2})
+    payouts_read_again_in_pages_of(3, connection, settings)
+    store = emulator.store
+    largest = max(
+        len(paid_out_by(store, p["id"])) for p in store.objects("payouts") if p["automatic"]
+    )
+    assert largest > 2 * 3, "a payout must take more than two pages"
+    written = []
+
+    def stored(connection, resource, objects, observed_at, result=None):
+        written.append(len(objects))
+        return store_objects(connection, resource, objects, observed_at, result)
+
+    monkeypatch.setattr(runner, "store_objects", stored)
+    run = run_sync(connection, actor=ACTOR)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    assert written and max(written) <= 2 * 3
+    assert_payouts_know_their_transactions(store, connection)
+
+
+def test_a_payout_read_in_part_is_read_again_by_the_next_run(
+    connection, emulator, settings, monkeypatch
+):
+    """A run that stops between two parts of a payout's transactions leaves some of them
+    linked; the next run, which sees no change to the payout, still reads it whole."""
+    monkeypatch.setattr(runner, "PAYOUT_PAGES", {db.vendor: 1})
+    payouts_read_again_in_pages_of(3, connection, settings)
+    store = emulator.store
+    automatic = [p["id"] for p in store.objects("payouts") if p["automatic"]]
+    cut = max(automatic, key=lambda payout_id: len(paid_out_by(store, payout_id)))
+    list_page = Door.list_page
+
+    def failing(door, resource, **params):
+        if params.get("payout") == cut and params.get("starting_after"):
+            raise StripeUnavailable("Stripe did not answer (a test's fault).")
+        return list_page(door, resource, **params)
+
+    monkeypatch.setattr(Door, "list_page", failing)
+    stopped = run_sync(connection, actor=ACTOR)
+    assert stopped.status == SyncRun.Status.FAILED
+    linked = BalanceTransaction.objects.filter(connection=connection, payout=cut).count()
+    assert 0 < linked < len(paid_out_by(store, cut))
+
+    monkeypatch.setattr(Door, "list_page", list_page)
+    resumed = run_sync(connection, actor=ACTOR)
+
+    assert resumed.status == SyncRun.Status.SUCCEEDED, resumed.message
+    assert resumed.kind == SyncRun.Kind.INCREMENTAL
+    assert_payouts_know_their_transactions(store, connection)
+    assert not SyncCheckpoint.objects.filter(
+        connection=connection, resource=runner.PAYOUT_COMPONENTS
+    ).exists()
 
 
 def test_faults_on_the_way_leave_the_mirror_exact(connection, emulator, settings):

@@ -176,6 +176,18 @@ def test_reading_ahead_keeps_the_order_and_fails_where_the_reading_failed():
     assert written == [1, 2]
 
 
+def test_the_reading_thread_keeps_no_statements_of_the_pages_it_handed_over(settings):
+    settings.DEBUG = True  # Django then keeps each connection's statements
+
+    def pages():
+        for _ in range(3):
+            kept = len(connection.queries)  # the reading thread's own connection
+            AuditEvent.objects.exists()
+            yield kept
+
+    assert list(read_ahead(pages())) == [0, 0, 0]
+
+
 def test_a_sync_that_stops_early_stops_reading():
     def pages():
         n = 0

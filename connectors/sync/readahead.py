@@ -12,7 +12,7 @@ import contextlib
 import queue
 import threading
 
-from django.db import connection, connections
+from django.db import connection, connections, reset_queries
 
 _PAGE, _END, _FAILED = "page", "end", "failed"
 
@@ -40,6 +40,11 @@ def read_ahead(pages, door=None):
             with door.holding_records() if door else contextlib.nullcontext():
                 for page in pages:
                     handed.put((_PAGE, page))
+                    # With DEBUG on, Django keeps this thread's statements too, up to 9,000
+                    # with their values, until the window is read: what it writes (the audit
+                    # rows of requests made without a door holding them, a connection's
+                    # health). The sync's thread drops its own after each page (runner).
+                    reset_queries()
                     if stop.is_set():
                         return
             handed.put((_END, None))
