@@ -19,6 +19,7 @@ import random
 import re
 import threading
 import time
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import orjson
@@ -103,6 +104,8 @@ class Door:
         # A client per thread: RequestsClient shares the session it is given between threads.
         self._local = threading.local()
         self._held = []  # audit rows of calls made while holding_records, not written yet
+        # Stripe's clock: the latest Date its answers carried (None before the first).
+        self.stripe_clock = None
 
     # The public reads -------------------------------------------------------------------
 
@@ -171,6 +174,7 @@ class Door:
         data = response.data
         if not isinstance(data, dict):
             raise self._unusable(path, params, attempt, response.code, elapsed_ms(started))
+        self._note_clock(response.headers)
         count = len(data.get("data", ())) if data.get("object") == "list" else 1
         self._record(
             "GET",
@@ -186,6 +190,15 @@ class Door:
         if not self.trial and self.connection.health == self.connection.Health.FAILING:
             self.connection.mark_ok()
         return data
+
+    def _note_clock(self, headers):
+        try:
+            said = parsedate_to_datetime(headers.get("Date"))
+        except (TypeError, ValueError):
+            return  # no Date, or not one: the clock stays as it was
+        with self._calls_lock:
+            if self.stripe_clock is None or said > self.stripe_clock:
+                self.stripe_clock = said
 
     def _failure(self, path, params, attempt, error, duration_ms):
         """Record a failed attempt; return what to raise (_Retryable, or a DoorError)."""

@@ -358,6 +358,61 @@ def test_changes_after_a_sync_arrive_with_the_next_one(connection, own_emulator)
     assert third.totals()["created"] == third.totals()["updated"] == 0
 
 
+def test_funds_due_by_the_end_of_a_first_sync_are_read_again_before_it_ends(
+    connection, own_emulator
+):
+    """A long first sync reads some funds while they are pending that are available by the
+    time it ends: it reads them again, so that the mirror is exact as of its end and the
+    next run has nothing to read again."""
+    store = own_emulator.store
+    changes = AccountChanges(store, seed=4)
+    advanced = []
+
+    def progress(run):
+        # Stripe's clock moves on three days once the balance transactions are read.
+        if run.current == "payouts" and not advanced:
+            advanced.append(changes.advance(days=3))
+
+    run = run_sync(connection, actor=ACTOR, progress=progress)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    assert advanced, "the sync never reached the payouts"
+    came_due = [e for e in advanced[0] if e["type"] == "balance.available"]
+    assert came_due, "no funds came due: the test proves nothing"
+    assert_mirror_equals(store, connection)
+    own_emulator.clear_log()
+    again = run_sync(connection, actor=ACTOR)
+    assert again.api_calls == len(own_emulator.request_log) <= 5
+
+
+def test_funds_due_by_our_clock_but_not_by_stripes_are_not_read_again(connection, make_emulator):
+    """What is due is judged by Stripe's clock (the Date of its answers), not ours: an
+    account whose clock is behind ours would otherwise have its pending funds read again
+    at every run."""
+    emulator = make_emulator(days_ago=5)
+    store = emulator.store
+    changes = AccountChanges(store, seed=5)
+    changes.new_charge()
+    changes.advance(hours=3)
+    changes.new_charge()  # two charges three hours apart, their funds pending for days
+    assert run_sync(connection, actor=ACTOR).status == SyncRun.Status.SUCCEEDED
+    pending = BalanceTransaction.objects.filter(connection=connection, status="pending")
+    due_by_ours = pending.filter(available_on__lte=timezone.now())
+    newest = pending.order_by("-created").first().created
+    assert due_by_ours.filter(created__lt=newest).exists(), "the test would prove nothing"
+    emulator.clear_log()
+
+    again = run_sync(connection, actor=ACTOR)
+
+    assert again.status == SyncRun.Status.SUCCEEDED, again.message
+    assert again.api_calls == len(emulator.request_log) <= 5
+    # Only the newest moment's transactions are read, as when the clocks agree.
+    created = [t["created"] for t in store.objects("balance_transactions")]
+    at_newest = sum(1 for c in created if c == max(created))
+    assert again.counts["balance_transactions"]["fetched"] == at_newest
+    assert_mirror_equals(store, connection)
+
+
 def test_a_cursor_older_than_stripe_keeps_events_falls_back_to_a_re_read(connection, make_emulator):
     emulator = make_emulator(days_ago=40)
     assert run_sync(connection, actor=ACTOR).status == SyncRun.Status.SUCCEEDED

@@ -195,6 +195,12 @@ class _Handler(BaseHTTPRequestHandler):
         # The request log is the record; stderr lines would only repeat it.
         pass
 
+    def date_time_string(self, timestamp=None):
+        # The Date of every answer is the account's clock, as Stripe's is its own: what is
+        # pending or due is judged by it (a sync reads again the funds due by then).
+        now = self.server.emulator.store.now
+        return super().date_time_string(now if timestamp is None else timestamp)
+
     def _serve(self):
         emulator = self.server.emulator
         length = self.headers.get("Content-Length") or "0"

@@ -119,7 +119,8 @@ class Sync:
         self.door = Door(self.connection, actor=self.actor, origin=self.run_row.origin)
         try:
             # An incremental run reads the recent balance transactions after the events,
-            # unless it fell back to re-reading history (_catch_up).
+            # unless it fell back to re-reading history (_catch_up); a run that read history
+            # reads again only those that came due meanwhile.
             recent = False
             if backfill:
                 self._plan_backfill(full, since)
@@ -127,8 +128,7 @@ class Sync:
                 recent = self._catch_up()
             self._read_backfill()
             self._read_events()
-            if recent:
-                self._read_recent_transactions()
+            self._read_recent_transactions(only_due=not recent)
             self._read_payout_components()
             self._read_balance()
         except (DoorError, SyncLost) as e:
@@ -225,21 +225,30 @@ class Sync:
             return False
         return True
 
-    def _read_recent_transactions(self):
-        """Incremental run, after the events: balance transactions have no events of their
-        own. The new ones are read from the newest in the mirror on, and a pending one whose
-        funds have become available since it was read (its status has changed at Stripe) is
-        read again, from the oldest such. Stripe's clock is taken as the later of ours and
-        its newest event's. No checkpoint: a re-read is harmless. A second run with nothing
-        changed reads one page, where re-reading the last week took a page per 100 of its
-        transactions."""
+    def _read_recent_transactions(self, only_due=False):
+        """After the events: balance transactions have no events of their own. The new ones
+        are read from the newest in the mirror on, and a pending one whose funds have become
+        available since it was read (its status has changed at Stripe) is read again, from
+        the oldest such. "Since" is by Stripe's clock, the Date of its latest answer (ours,
+        or its newest event's if later, should it send none): by ours, an account whose
+        clock lags would have the same funds read again at every run. No checkpoint: a
+        re-read is harmless. A second run with nothing changed reads one page, where
+        re-reading the last week took a page per 100 of its transactions.
+
+        A first sync (`only_due`) has just read the newest; it reads again only what came
+        due while it read, so that the next run need not."""
         mirrored = BalanceTransaction.objects.filter(connection=self.connection)
         events = SyncCheckpoint.objects.get(connection=self.connection, resource=EVENTS)
-        stripe_now = max(self.started, events.window_end or self.started)
+        stripe_now = self.door.stripe_clock or max(
+            timezone.now(), events.window_end or self.started
+        )
         due = mirrored.filter(status="pending", available_on__lte=stripe_now)
+        oldest_due = due.aggregate(oldest=Min("created"))["oldest"]
+        if only_due and oldest_due is None:
+            return
         starts = [
-            mirrored.aggregate(newest=Max("created"))["newest"],
-            due.aggregate(oldest=Min("created"))["oldest"],
+            None if only_due else mirrored.aggregate(newest=Max("created"))["newest"],
+            oldest_due,
         ]
         starts = [start for start in starts if start is not None]
         start = (
