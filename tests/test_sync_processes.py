@@ -149,6 +149,75 @@ def test_the_calls_of_a_page_that_could_not_be_written_are_still_recorded(
     assert sorted(recorded) == sorted(answered)
 
 
+@pytest.fixture
+def grouped(monkeypatch):
+    """Pages committed four at a time, the reader always a page ahead: what a fast Stripe
+    gives a writer on SQLite, without depending on the timing of the threads."""
+    monkeypatch.setattr(runner, "PAGES_PER_COMMIT", {connection.vendor: 4})
+    monkeypatch.setattr(read_ahead, "ready", lambda self: True)
+    return 4
+
+
+def charges_kept(acme):
+    """(charges mirrored, the charges checkpoint's cursor), as committed."""
+    from connectors.models import Charge
+
+    kept = Charge.objects.filter(connection=acme).order_by("-created", "-stripe_id")
+    checkpoint = SyncCheckpoint.objects.get(connection=acme, resource="charges")
+    return kept.count(), checkpoint.cursor
+
+
+def test_a_page_that_cannot_be_written_rolls_back_its_group_and_the_next_run_resumes(
+    acme, emulator, monkeypatch, grouped
+):
+    written = []
+
+    def full_disk_at_the_sixth(connection, resource, objects, observed_at, result=None):
+        if resource == "charges":
+            written.append(objects)
+            if len(written) == 6:
+                raise OSError("No space left on device")
+        return store_objects(connection, resource, objects, observed_at, result)
+
+    monkeypatch.setattr(runner, "store_objects", full_disk_at_the_sixth)
+    emulator.clear_log()
+    with pytest.raises(OSError, match="No space left"):
+        run_sync(acme, actor=Actor.command("tests"))
+
+    # Pages 1-4 were committed together; 5 and 6 were rolled back, checkpoint and all.
+    assert charges_kept(acme) == (40, written[3][-1]["id"])
+    run = SyncRun.objects.get(connection=acme)
+    answered, recorded = requests_and_audit_rows(emulator, run)
+    assert sorted(recorded) == sorted(answered)
+    monkeypatch.setattr(runner, "store_objects", store_objects)
+    assert run_sync(acme, actor=Actor.command("tests")).status == SyncRun.Status.SUCCEEDED
+    assert_mirror_equals(emulator.store, acme)
+
+
+def test_what_was_written_before_stripe_failed_is_committed(acme, emulator, monkeypatch, grouped):
+    from connectors.door import Door
+
+    asked, list_page = [], Door.list_page
+
+    def failing_at_the_sixth(door, resource, **params):
+        if resource == "charges":
+            asked.append(params)
+            if len(asked) == 6:
+                raise StripeUnavailable("Stripe did not answer /v1/charges after 3 attempts")
+        return list_page(door, resource, **params)
+
+    monkeypatch.setattr(Door, "list_page", failing_at_the_sixth)
+    run = run_sync(acme, actor=Actor.command("tests"))
+
+    assert run.status == SyncRun.Status.FAILED and "did not answer" in run.message
+    # The five pages read before the failure are kept, with the checkpoint after them.
+    count, cursor = charges_kept(acme)
+    assert count == 50 and cursor == asked[5]["starting_after"]
+    monkeypatch.setattr(Door, "list_page", list_page)
+    assert run_sync(acme, actor=Actor.command("tests")).status == SyncRun.Status.SUCCEEDED
+    assert_mirror_equals(emulator.store, acme)
+
+
 def test_the_next_page_is_read_while_this_one_is_written():
     second_asked = threading.Event()
 

@@ -17,7 +17,31 @@ from django.db import connection, connections, reset_queries
 _PAGE, _END, _FAILED = "page", "end", "failed"
 
 
-def read_ahead(pages, door=None):
+class read_ahead:
+    """Iterate `pages` one step ahead (_read_ahead); `ready()` says whether the step after
+    the one just taken has been read already. Closing it stops the reading thread and writes
+    the audit rows still held, as ending the iteration does."""
+
+    def __init__(self, pages, door=None):
+        self._handed = None
+        self._steps = _read_ahead(pages, door, self)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._steps)
+
+    def close(self):
+        self._steps.close()
+
+    def ready(self):
+        """Whether the next step is waiting to be taken: a writer that would otherwise wait
+        for Stripe commits now, and one that would not may go on in the same transaction."""
+        return self._handed is not None and not self._handed.empty()
+
+
+def _read_ahead(pages, door, state):
     """Iterate `pages`, an iterator whose every step asks Stripe for something, one step
     ahead in a thread of its own. What the iterator raises is raised here, in order, after
     the items before it; stopping early stops the thread after its current request.
@@ -32,7 +56,7 @@ def read_ahead(pages, door=None):
     if connection.in_atomic_block:
         yield from pages
         return
-    handed = queue.Queue(maxsize=1)
+    handed = state._handed = queue.Queue(maxsize=1)
     stop = threading.Event()
 
     def read():
