@@ -153,7 +153,8 @@ def test_the_calls_of_a_page_that_could_not_be_written_are_still_recorded(
 def grouped(monkeypatch):
     """Pages committed four at a time, the reader always a page ahead: what a fast Stripe
     gives a writer on SQLite, without depending on the timing of the threads."""
-    monkeypatch.setattr(runner, "PAGES_PER_COMMIT", {connection.vendor: 4})
+    monkeypatch.setattr(runner, "PAGES_PER_COMMIT", 4)
+    monkeypatch.setattr(runner, "COMMIT_SECONDS", 3600)
     monkeypatch.setattr(read_ahead, "ready", lambda self: True)
     return 4
 

@@ -58,32 +58,36 @@ PAGE = 100  # events applied (and the cursor moved) this many at a time
 # The run's counts are written, and the lease renewed, with the first page committed after
 # this many seconds since they last were (see _count_page).
 BOOKKEEPING_SECONDS = 1.0
-# Pages a transaction may hold while the next page is already read (_Commits): several on
-# SQLite, where a commit rewrites the pages it touched; one on PostgreSQL, whose writers of
-# different kinds take turns at locks held until commit (measured slower with more).
-PAGES_PER_COMMIT = {"sqlite": 8}
+# Pages a transaction may hold while the next page is already read (_Commits), and for at
+# most how long, so that another writer (SQLite has one at a time, and the mirror's locks
+# are held until commit) waits no longer than that. A 100,000-charge sync on SQLite: 104 s
+# with one page a commit, 74 s with 8, 66 s with 32; 20,000 charges on PostgreSQL, two
+# readers: 19-20 s with one, 17-18 s with 32.
+PAGES_PER_COMMIT = 32
+COMMIT_SECONDS = 0.5
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Commits:
-    """Pages written in one transaction, up to `most` of them, each with its checkpoint; the
-    audit rows of the calls read meanwhile (Door.holding_records) are written with the last.
-    On SQLite a commit writes every database page the transaction changed to the WAL: the
-    tables' and indexes' pages that a window's pages all touch are written once for several
-    of them (a quarter of a 100,000-charge sync's time). A checkpoint still commits with
-    exactly the pages before it, so a run stopped anywhere resumes where its last commit
-    left it. The calls happened whatever becomes of the pages: should their transaction
-    fail, their rows are written on their own."""
+    """Pages written in one transaction, up to `most` of them and COMMIT_SECONDS, each with
+    its checkpoint; the audit rows of the calls read meanwhile (Door.holding_records) are
+    written with the last. On SQLite a commit writes every database page the transaction
+    changed to the WAL: the tables' and indexes' pages that a window's pages all touch are
+    written once for several of them (over a third of a 100,000-charge sync's time). A
+    checkpoint still commits with exactly the pages before it, so a run stopped anywhere
+    resumes where its last commit left it. The calls happened whatever becomes of the pages:
+    should their transaction fail, their rows are written on their own."""
 
     def __init__(self, door, most):
         self.door, self.most = door, most
-        self.atomic, self.pages, self.rows = None, 0, []
+        self.atomic, self.pages, self.rows, self.opened = None, 0, [], 0.0
 
     @contextmanager
     def page(self):
         if self.atomic is None:
             self.atomic = transaction.atomic()
             self.atomic.__enter__()
+            self.opened = time.monotonic()
         try:
             with transaction.atomic(savepoint=False):
                 yield
@@ -92,7 +96,7 @@ class _Commits:
             raise
         self.rows += self.door.take_held()
         self.pages += 1
-        if self.pages >= self.most:
+        if self.pages >= self.most or time.monotonic() - self.opened >= COMMIT_SECONDS:
             self.commit()
 
     def commit(self):
@@ -389,9 +393,9 @@ class Sync:
             reader.close()
 
     def _commits(self):
-        """Pages committed several at a time where that pays (PAGES_PER_COMMIT), while the
-        next page is already read: a writer that would wait for Stripe commits first."""
-        return _Commits(self.door, PAGES_PER_COMMIT.get(db.vendor, 1))
+        """Pages committed several at a time (PAGES_PER_COMMIT) while the next page is
+        already read: a writer that would wait for Stripe commits first."""
+        return _Commits(self.door, PAGES_PER_COMMIT)
 
     def _pages(self, resource, params, cursor=""):
         """The pages of a list after `cursor`: (when it was read, its objects with all their
