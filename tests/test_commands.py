@@ -238,7 +238,7 @@ def test_sync_exits_1_when_it_fails_and_json_is_one_document(small_account):
     assert synced.returncode == 0, synced.stderr
     document = json.loads(synced.stdout)  # one document, nothing before or after it
     assert document["status"] == "succeeded" and document["totals"]["fetched"] > 0
-    assert "page committed" in synced.stderr
+    assert "page written" in synced.stderr
 
     revoke_key(emulator, TEST_KEY)
     failed = manage("sync", "acme", "--json")

@@ -42,8 +42,8 @@ def test_a_sync_killed_half_way_resumes_and_ends_exact(acme, emulator):
         [sys.executable, "manage.py", "sync", "acme", "-v", "2"],
         cwd=ROOT, env=child_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    for line in process.stderr:  # one line per committed page
-        if line.startswith("page committed: charges"):
+    for line in process.stderr:  # one line per page written
+        if line.startswith("page written: charges"):
             os.kill(process.pid, signal.SIGKILL)
             break
     process.wait(timeout=60)

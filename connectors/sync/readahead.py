@@ -5,7 +5,8 @@ before it (in the sync's thread) then overlap: the time Stripe takes to answer, 
 database's own work on PostgreSQL, no longer add up. Only the door's requests happen in the
 reading thread; the mirror is written, and each page committed with its checkpoint and the
 audit rows of the requests read so far (Door.holding_records), by the sync's thread alone,
-in the order the pages came.
+in the order the pages came. `ready()` tells that thread whether the next page is in
+already, so that it may write it in the same transaction (runner._Commits).
 """
 
 import contextlib

@@ -55,7 +55,7 @@ PAYOUT_PAGES = {"postgresql": 10}
 # this many of its rows, and again each time it has doubled them.
 ANALYZE_FROM = 1000
 PAGE = 100  # events applied (and the cursor moved) this many at a time
-# The run's counts are written, and the lease renewed, with the first page committed after
+# The run's counts are written, and the lease renewed, with the first page written after
 # this many seconds since they last were (see _count_page).
 BOOKKEEPING_SECONDS = 1.0
 # Pages a transaction may hold while the next page is already read (_Commits), and for at
@@ -139,7 +139,7 @@ class SyncLost(Exception):
 
 def run_sync(connection, *, actor, full=False, since=None, progress=None, workers=None):
     """Run one sync of `connection` and return its SyncRun (status skipped when another
-    sync holds the connection). `progress(run)` is called after every committed page;
+    sync holds the connection). `progress(run)` is called after every page written;
     `workers` readers read the backfill's windows at once (LUMEN_SYNC_WORKERS)."""
     if not lease.claim(connection):
         holder = lease.current_holder(connection)
@@ -361,7 +361,8 @@ class Sync:
 
     def _read_window(self, resource, checkpoint, save=True):
         """Read a window page by page from its cursor, each page committed with the cursor
-        after it; the next page is read while this one is written (read_ahead)."""
+        after it (and with the pages before it that were written while the next was already
+        read: _Commits); the next page is read while this one is written (read_ahead)."""
         self.run_row.current = resource
         created = {"gte": int(checkpoint.window_start.timestamp())}
         if checkpoint.window_end:
@@ -546,7 +547,7 @@ class Sync:
     # Book-keeping -------------------------------------------------------------------------
 
     def _count(self, result):
-        """Add a committed page's counts to the run (inside the page's transaction), renew
+        """Add a written page's counts to the run (inside the page's transaction), renew
         the lease, and tell whoever watches."""
         with self.counting:
             self._count_page(result)

@@ -58,11 +58,10 @@ class Command(BaseCommand):
             sys.exit(1)
 
     def log_progress(self, run):
-        """One line per committed page (for logs, and for whoever watches a sync)."""
+        """One line per page written (for logs, and for whoever watches a sync)."""
         totals = run.totals()
         self.stderr.write(
-            f"page committed: {run.current or 'done'} {totals['fetched']} read "
-            f"{run.api_calls} calls"
+            f"page written: {run.current or 'done'} {totals['fetched']} read {run.api_calls} calls"
         )
         self.stderr.flush()
 
