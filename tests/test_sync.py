@@ -489,6 +489,46 @@ def test_a_charge_learns_its_invoice_whichever_arrives_first(connection, emulato
     )
 
 
+@pytest.mark.parametrize("charge_first", [True, False])
+def test_a_charges_invoice_is_by_charge_first_then_by_intent_never_canceled_nor_anothers(
+    connection, emulator, charge_first
+):
+    store = emulator.store
+    template = next(p for p in store.objects("invoice_payments") if p["status"] == "paid")
+    charge = {**store.objects("charges")[0], "id": "ch_linkrule", "payment_intent": "pi_linkrule"}
+
+    def payment(suffix, invoice, status="paid", **paid_with):
+        return {**template, "id": f"inpay_linkrule_{suffix}", "invoice": invoice,
+                "status": status, "payment": {"type": "payment_intent", **paid_with}}  # fmt: skip
+
+    by_intent = [
+        payment("a", "in_linkrule_b", payment_intent="pi_linkrule"),
+        payment("b", "in_linkrule_c", payment_intent="pi_linkrule"),
+        payment("c", "in_linkrule_a", "canceled", payment_intent="pi_linkrule"),  # paid nothing
+    ]
+    by_charge = [payment("d", "in_linkrule_d", charge="ch_linkrule")]
+    elsewhere = connect("elsewhere")
+    theirs = payment("e", "in_linkrule_0", charge="ch_linkrule")
+    with transaction.atomic():  # another account's, naming the same ids, comes first
+        store_objects(elsewhere, "invoice_payments", [theirs], timezone.now())
+        store_objects(elsewhere, "charges", [charge], timezone.now())
+
+    def invoice():
+        return Charge.objects.get(connection=connection, stripe_id="ch_linkrule").invoice
+
+    arrivals = [("charges", [charge]), ("invoice_payments", by_intent)]
+    for resource, objects in arrivals if charge_first else arrivals[::-1]:
+        with transaction.atomic():
+            store_objects(connection, resource, objects, timezone.now())
+    assert invoice() == "in_linkrule_b"  # the first of the two by its intent
+    with transaction.atomic():
+        store_objects(connection, "invoice_payments", by_charge, timezone.now())
+    assert invoice() == "in_linkrule_d"  # the payment naming the charge itself
+    assert Charge.objects.get(connection=elsewhere, stripe_id="ch_linkrule").invoice == (
+        "in_linkrule_0"
+    )
+
+
 def test_an_older_version_never_overwrites_a_newer_one(connection, emulator):
     charge = emulator.store.objects("charges")[0]
     seen = timezone.now()
