@@ -127,10 +127,55 @@ def test_a_second_sync_with_nothing_changed_asks_stripe_at_most_five_times(conne
     assert again.status == SyncRun.Status.SUCCEEDED, again.message
     asked = [entry.path for entry in emulator.request_log]
     assert again.api_calls == len(asked) <= 5, asked
-    # Of the balance transactions (which have no events) it reads the newest moment's only.
-    created = [t["created"] for t in emulator.store.objects("balance_transactions")]
-    newest = sum(1 for c in created if c == max(created))
-    assert again.counts["balance_transactions"]["fetched"] == newest
+    # Of the balance transactions (which have no events) it asks for those Stripe lists
+    # before the newest it holds, and reads none: not even the others of the newest second.
+    (asked_transactions,) = [
+        e for e in emulator.request_log if e.path == "/v1/balance_transactions"
+    ]
+    newest = emulator.store.list("balance_transactions", {"limit": 1})["data"][0]["id"]
+    assert asked_transactions.query["ending_before"] == newest
+    assert "balance_transactions" not in again.counts
+
+
+def test_a_newest_transaction_stripe_no_longer_knows_falls_back_to_a_read_by_date(
+    connection, emulator
+):
+    run_sync(connection, actor=ACTOR)
+    head = SyncCheckpoint.objects.get(connection=connection, resource=runner.NEWEST_TRANSACTION)
+    SyncCheckpoint.objects.filter(pk=head.pk).update(cursor="txn_NotKnownToStripe00001")
+    emulator.clear_log()
+
+    again = run_sync(connection, actor=ACTOR)
+
+    assert again.status == SyncRun.Status.SUCCEEDED, again.message
+    assert again.counts["balance_transactions"]["fetched"] >= 1  # read by date instead
+    head = SyncCheckpoint.objects.get(connection=connection, resource=runner.NEWEST_TRANSACTION)
+    newest = emulator.store.list("balance_transactions", {"limit": 1})["data"][0]["id"]
+    assert head.cursor == newest  # and the newest noted again
+    assert_mirror_equals(emulator.store, connection)
+
+
+@pytest.mark.skipif(db.vendor != "sqlite", reason="SQLite's planner")
+def test_payouts_not_yet_linked_are_found_by_the_payout_index(connection, emulator):
+    """A second run looks for automatic payouts that no transaction is linked to. Given the
+    connection as well, SQLite walked the (connection, created) index for every payout: most
+    of a second run's time on a big account."""
+    run_sync(connection, actor=ACTOR)
+    sync = runner.Sync(connection, ACTOR, None)
+    seen = []
+
+    def keep(execute, sql, params, many, context):
+        seen.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with db.execute_wrapper(keep):
+        assert sync._never_linked() == set()  # the first sync linked every one
+    ((sql, params),) = seen
+    with db.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(row[-1] for row in cursor.fetchall())
+    transactions = BalanceTransaction._meta.db_table
+    assert f"SEARCH t USING INDEX {transactions}_payout" in plan, plan
 
 
 def test_funds_that_became_available_are_read_again_however_old(connection, emulator):
@@ -406,10 +451,8 @@ def test_funds_due_by_our_clock_but_not_by_stripes_are_not_read_again(connection
 
     assert again.status == SyncRun.Status.SUCCEEDED, again.message
     assert again.api_calls == len(emulator.request_log) <= 5
-    # Only the newest moment's transactions are read, as when the clocks agree.
-    created = [t["created"] for t in store.objects("balance_transactions")]
-    at_newest = sum(1 for c in created if c == max(created))
-    assert again.counts["balance_transactions"]["fetched"] == at_newest
+    # None is read again, as when the clocks agree.
+    assert "balance_transactions" not in again.counts
     assert_mirror_equals(store, connection)
 
 
