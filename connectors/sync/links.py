@@ -17,53 +17,71 @@ LINKED = {"charges", "invoice_payments"}
 
 def link_charges_to_invoices(connection, resource, stripe_ids):
     """Set Charge.invoice for the charges that the stored `stripe_ids` (of charges or of
-    invoice payments) concern: one statement, whatever their number. A charge's invoice is
-    that of the invoice payments naming the charge, else of those naming its payment
-    intent; a canceled invoice payment is an attempt that paid nothing (a voided invoice's
-    intent). Should a payment ever be linked to two invoices, the first id is kept: a rule,
-    so that every run and every report makes the same choice.
+    invoice payments) concern, in a number of statements that does not grow with theirs.
 
-    Rows are looked up by their own ids, the connection checked beside (`+`: not an index
-    SQLite may choose): given the connection too, SQLite without statistics walks the
-    (connection, created) index, the whole table, for every page.
+    Rows are looked up by their own ids alone and the connection checked here: given the
+    connection too, SQLite without statistics walks the (connection, created) index, the
+    whole table, for every page.
     """
-    if resource not in LINKED or not stripe_ids:
-        return
-    q = db.ops.quote_name
-    charge, payment = q(Charge._meta.db_table), q(InvoicePayment._meta.db_table)
-    ids = ", ".join(["%s"] * len(stripe_ids))
     mine = connection.pk
     if resource == "charges":
-        concerned = f"SELECT c.id FROM {charge} c WHERE c.stripe_id IN ({ids})"  # noqa: S608
-        concerned += " AND +c.connection_id = %s"
-        params = [*stripe_ids, mine]
-    else:
-        # Two joins rather than one with an OR, which neither database plans by its indexes.
-        concerned = " UNION ".join(
-            f"SELECT c.id FROM {payment} p JOIN {charge} c ON c.{q(field)} = p.{q(column)} "  # noqa: S608
-            f"WHERE p.stripe_id IN ({ids}) AND p.{q(column)} <> '' "
-            "AND +p.connection_id = %s AND +c.connection_id = %s"
-            for field, column in (("payment_intent", "payment_intent"), ("stripe_id", "charge"))
+        charges = Charge.objects.filter(stripe_id__in=stripe_ids)
+    elif resource == "invoice_payments":
+        stored = InvoicePayment.objects.filter(stripe_id__in=stripe_ids).values_list(
+            "payment_intent", "charge", "connection_id"
         )
-        params = [*stripe_ids, mine, mine] * 2
-    # MIN of an expression, not of the column: given MIN(p.invoice), PostgreSQL walks the
-    # invoice index from its start until a row matches, the whole index for a charge that
-    # no payment names (seconds a page at 100,000 charges), rather than look the payments
-    # up by charge or intent.
-    first_invoice = (
-        f"NULLIF((SELECT MIN(p.invoice || '') FROM {payment} p "  # noqa: S608
-        "WHERE p.{column} = c.{field} "
-        "AND c.{field} <> '' AND +p.connection_id = c.connection_id "
-        "AND p.status <> 'canceled'), '')"
-    )
-    by_charge = first_invoice.format(column=q("charge"), field=q("stripe_id"))
-    by_intent = first_invoice.format(column=q("payment_intent"), field=q("payment_intent"))
+        pairs = [(intent, charge) for intent, charge, owner in stored if owner == mine]
+        intents = {intent for intent, _ in pairs if intent}
+        paid = {charge for _, charge in pairs if charge}
+        charges = Charge.objects.filter(payment_intent__in=intents)
+        charges |= Charge.objects.filter(stripe_id__in=paid)
+    else:
+        return
+    rows = [
+        (pk, stripe_id, intent, current)
+        for pk, stripe_id, intent, current, owner in charges.order_by().values_list(
+            "pk", "stripe_id", "payment_intent", "invoice", "connection_id"
+        )
+        if owner == mine
+    ]
+    if not rows:
+        return
+    intents = {intent for _, _, intent, _ in rows if intent}
+    ids = {stripe_id for _, stripe_id, _, _ in rows}
+    by_intent, by_charge = {}, {}
+    fields = ("invoice", "payment_intent", "charge", "status", "connection_id")
+    payments = InvoicePayment.objects.order_by()
+    found = payments.filter(payment_intent__in=intents).values_list(*fields)
+    found = found.union(payments.filter(charge__in=ids).values_list(*fields))
+    for invoice, intent, charge, status, owner in found:
+        # A canceled invoice payment is an attempt that paid nothing (a voided invoice's
+        # intent).
+        if owner != mine or status == "canceled":
+            continue
+        # Should a payment ever be linked to two invoices, the first id is kept: a rule, so
+        # that every run and every report makes the same choice.
+        if intent:
+            by_intent[intent] = min(invoice, by_intent.get(intent, invoice))
+        if charge:
+            by_charge[charge] = min(invoice, by_charge.get(charge, invoice))
+    changed = {}
+    for pk, stripe_id, intent, current in rows:
+        invoice = by_charge.get(stripe_id) or by_intent.get(intent)
+        if invoice and invoice != current:
+            changed[pk] = invoice
+    if changed:
+        set_invoices(changed)
+
+
+def set_invoices(invoice_of):
+    """One UPDATE for {charge pk: invoice id}. Django's bulk_update builds an expression per
+    row in Python: 30 ms for a page of 100 charges, more than writing the page."""
+    q = db.ops.quote_name
+    table, pk, invoice = q(Charge._meta.db_table), q("id"), q("invoice")
+    cases = " ".join(["WHEN %s THEN %s"] * len(invoice_of))
+    rows = ", ".join(["%s"] * len(invoice_of))
     with db.cursor() as cursor:  # only quoted names are formatted in; values are parameters
         cursor.execute(
-            f"UPDATE {charge} SET invoice = linked.invoice FROM ("  # noqa: S608
-            f"SELECT c.id AS pk, COALESCE({by_charge}, {by_intent}) AS invoice "
-            f"FROM {charge} c WHERE c.id IN ({concerned})"
-            f") AS linked WHERE {charge}.id = linked.pk AND linked.invoice IS NOT NULL "
-            f"AND {charge}.invoice <> linked.invoice",
-            params,
+            f"UPDATE {table} SET {invoice} = CASE {pk} {cases} END WHERE {pk} IN ({rows})",  # noqa: S608
+            [*(v for pair in invoice_of.items() for v in pair), *invoice_of],
         )
