@@ -571,18 +571,22 @@ class Sync:
             partly.delete()
 
     def _never_linked(self):
-        """The automatic payouts that no balance transaction is linked to yet. The connection
-        is checked beside the payout (`+`: not an index SQLite may choose); given it, SQLite
-        walked the (connection, created) index for every payout: 1.2 s at 100,000 charges,
-        most of a second run's time, where the payout's index takes 0.4 ms."""
+        """The automatic payouts that no balance transaction is linked to yet. On SQLite the
+        connection is checked beside the payout (`+`: not an index it may choose); given it,
+        SQLite walked the (connection, created) index for every payout: 1.2 s at 100,000
+        charges, most of a second run's time, where the payout's index takes 0.4 ms.
+        PostgreSQL plans the plain condition as an anti-join along the payout's index (17 ms
+        at 20,000 charges), the other as a scan of the transactions for every payout (78
+        ms)."""
         q = db.ops.quote_name
         payouts = q(Payout._meta.db_table)
         transactions = q(BalanceTransaction._meta.db_table)
+        beside = "+" if db.vendor == "sqlite" else ""
         with db.cursor() as cursor:  # only quoted names are formatted in
             cursor.execute(
                 f"SELECT p.stripe_id FROM {payouts} p WHERE p.connection_id = %s "  # noqa: S608
                 f"AND p.automatic AND NOT EXISTS (SELECT 1 FROM {transactions} t "
-                "WHERE t.payout = p.stripe_id AND +t.connection_id = p.connection_id)",
+                f"WHERE t.payout = p.stripe_id AND {beside}t.connection_id = p.connection_id)",
                 [self.connection.pk],
             )
             return {stripe_id for (stripe_id,) in cursor.fetchall()}
