@@ -14,9 +14,9 @@ from django.db import connections as db_connections
 from audit.models import AuditEvent
 from audit.recorder import Actor
 from connectors import connections
-from connectors.door import StripeUnavailable
+from connectors.door import Door, StripeUnavailable
 from connectors.emulator import Faults
-from connectors.models import StripeConnection, SyncCheckpoint, SyncRun
+from connectors.models import Charge, StripeConnection, SyncCheckpoint, SyncRun
 from connectors.sync import run_sync, runner
 from connectors.sync.readahead import read_ahead
 from connectors.sync.upsert import lock_mirror, store_objects
@@ -129,15 +129,26 @@ def test_every_request_of_a_sync_reading_ahead_has_one_audit_row(acme, emulator,
         assert when == sorted(when)
 
 
+def full_disk_at(monkeypatch, page):
+    """The sync's writes fail with a full disk at its `page`th page of charges. Returns the
+    pages of charges it was given, that one included."""
+    written = []
+
+    def store(connection, resource, objects, observed_at, result=None):
+        if resource == "charges":
+            written.append(objects)
+            if len(written) == page:
+                raise OSError("No space left on device")
+        return store_objects(connection, resource, objects, observed_at, result)
+
+    monkeypatch.setattr(runner, "store_objects", store)
+    return written
+
+
 def test_the_calls_of_a_page_that_could_not_be_written_are_still_recorded(
     acme, emulator, monkeypatch
 ):
-    def full_disk(connection, resource, objects, observed_at, result=None):
-        if resource == "charges":
-            raise OSError("No space left on device")
-        return store_objects(connection, resource, objects, observed_at, result)
-
-    monkeypatch.setattr(runner, "store_objects", full_disk)
+    full_disk_at(monkeypatch, page=1)
     emulator.clear_log()
     with pytest.raises(OSError, match="No space left"):
         run_sync(acme, actor=Actor.command("tests"))
@@ -156,31 +167,18 @@ def grouped(monkeypatch):
     monkeypatch.setattr(runner, "PAGES_PER_COMMIT", 4)
     monkeypatch.setattr(runner, "COMMIT_SECONDS", 3600)
     monkeypatch.setattr(read_ahead, "ready", lambda self: True)
-    return 4
 
 
 def charges_kept(acme):
     """(charges mirrored, the charges checkpoint's cursor), as committed."""
-    from connectors.models import Charge
-
-    kept = Charge.objects.filter(connection=acme).order_by("-created", "-stripe_id")
     checkpoint = SyncCheckpoint.objects.get(connection=acme, resource="charges")
-    return kept.count(), checkpoint.cursor
+    return Charge.objects.filter(connection=acme).count(), checkpoint.cursor
 
 
 def test_a_page_that_cannot_be_written_rolls_back_its_group_and_the_next_run_resumes(
     acme, emulator, monkeypatch, grouped
 ):
-    written = []
-
-    def full_disk_at_the_sixth(connection, resource, objects, observed_at, result=None):
-        if resource == "charges":
-            written.append(objects)
-            if len(written) == 6:
-                raise OSError("No space left on device")
-        return store_objects(connection, resource, objects, observed_at, result)
-
-    monkeypatch.setattr(runner, "store_objects", full_disk_at_the_sixth)
+    written = full_disk_at(monkeypatch, page=6)
     emulator.clear_log()
     with pytest.raises(OSError, match="No space left"):
         run_sync(acme, actor=Actor.command("tests"))
@@ -196,8 +194,6 @@ def test_a_page_that_cannot_be_written_rolls_back_its_group_and_the_next_run_res
 
 
 def test_what_was_written_before_stripe_failed_is_committed(acme, emulator, monkeypatch, grouped):
-    from connectors.door import Door
-
     asked, list_page = [], Door.list_page
 
     def failing_at_the_sixth(door, resource, **params):

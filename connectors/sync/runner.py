@@ -72,18 +72,34 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Commits:
-    """Pages written in one transaction, up to `most` of them and COMMIT_SECONDS, each with
-    its checkpoint; the audit rows of the calls read meanwhile (Door.holding_records) are
-    written with the last. On SQLite a commit writes every database page the transaction
-    changed to the WAL: the tables' and indexes' pages that a window's pages all touch are
-    written once for several of them (over a third of a 100,000-charge sync's time). A
-    checkpoint still commits with exactly the pages before it, so a run stopped anywhere
-    resumes where its last commit left it. The calls happened whatever becomes of the pages:
-    should their transaction fail, their rows are written on their own."""
+    """Pages written in one transaction, up to PAGES_PER_COMMIT of them and COMMIT_SECONDS,
+    while `reader` (a read_ahead) has the next page read already: a writer that would wait
+    for Stripe commits first. Each page writes its checkpoint; the audit rows of the calls
+    read meanwhile (Door.holding_records) are written with the last. On SQLite a commit
+    writes every database page the transaction changed to the WAL: the tables' and indexes'
+    pages that a window's pages all touch are written once for several of them (over a third
+    of a 100,000-charge sync's time). A checkpoint still commits with exactly the pages
+    before it, so a run stopped anywhere resumes where its last commit left it. The calls
+    happened whatever becomes of the pages: should their transaction fail, their rows are
+    written on their own.
 
-    def __init__(self, door, most):
-        self.door, self.most = door, most
+    Used as `with _Commits(door, reader) as commits:`; leaving commits what is written,
+    whatever ended the reading (a page that failed has rolled its transaction back
+    already), and closes `reader`. Without a reader, each page commits on its own."""
+
+    def __init__(self, door, reader=None):
+        self.door, self.reader = door, reader
         self.atomic, self.pages, self.rows, self.opened = None, 0, [], 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        try:
+            self.commit()
+        finally:
+            if self.reader is not None:
+                self.reader.close()
 
     @contextmanager
     def page(self):
@@ -99,7 +115,12 @@ class _Commits:
             raise
         self.rows += self.door.take_held()
         self.pages += 1
-        if self.pages >= self.most or time.monotonic() - self.opened >= COMMIT_SECONDS:
+        if (
+            self.pages >= PAGES_PER_COMMIT
+            or time.monotonic() - self.opened >= COMMIT_SECONDS
+            or self.reader is None
+            or not self.reader.ready()
+        ):
             self.commit()
 
     def commit(self):
@@ -349,30 +370,26 @@ class Sync:
         """The balance transactions Stripe lists before `head` (newer than it), a page at a
         time towards the head of the list, `head` moved with each page's newest. False if
         Stripe no longer knows `head` (then the caller reads by date)."""
-        commits = self._commits()
-        try:
-            while True:
-                observed_at = timezone.now()
-                try:
-                    page = self.door.list_page("balance_transactions", ending_before=head.cursor)
-                except StripeRequestFailed as e:
-                    if e.http_status not in (400, 404):
-                        raise
-                    head.delete()
-                    return False
-                objects = page["data"]
-                if objects:
-                    with commits.page():
-                        result = store_objects(
-                            self.connection, "balance_transactions", objects, observed_at
-                        )
-                        head.cursor = objects[0]["id"]
-                        head.save(update_fields=["cursor"])
-                        self._count(result)
-                if not objects or not page.get("has_more"):
-                    return True
-        finally:
-            commits.commit()
+        while True:
+            observed_at = timezone.now()
+            try:
+                page = self.door.list_page("balance_transactions", ending_before=head.cursor)
+            except StripeRequestFailed as e:
+                if e.http_status not in (400, 404):
+                    raise
+                head.delete()
+                return False
+            objects = page["data"]
+            if objects:
+                with _Commits(self.door).page():
+                    result = store_objects(
+                        self.connection, "balance_transactions", objects, observed_at
+                    )
+                    head.cursor = objects[0]["id"]
+                    head.save(update_fields=["cursor"])
+                    self._count(result)
+            if not objects or not page.get("has_more"):
+                return True
 
     # Reading ------------------------------------------------------------------------------
 
@@ -419,8 +436,7 @@ class Sync:
             and not checkpoint.cursor
         )
         reader = read_ahead(self._pages(resource, params, checkpoint.cursor), self.door)
-        commits = self._commits()
-        try:
+        with _Commits(self.door, reader) as commits:
             for observed_at, objects, has_more in reader:
                 with commits.page():
                     result = store_objects(self.connection, resource, objects, observed_at)
@@ -433,23 +449,9 @@ class Sync:
                     if save:
                         checkpoint.save()
                     self._count(result)
-                # The next page is not in yet: the writer would wait for Stripe with its
-                # transaction open (and, on SQLite, every other writer with it).
-                if not reader.ready():
-                    commits.commit()
                 if resource == "payouts":
                     self.touched_payouts.update(p["id"] for p in objects)
                 self._keep_statistics()
-        finally:
-            # What is written is kept, whatever ended the reading: a page that failed to be
-            # written has rolled its transaction back already (_Commits.page).
-            commits.commit()
-            reader.close()
-
-    def _commits(self):
-        """Pages committed several at a time (PAGES_PER_COMMIT) while the next page is
-        already read: a writer that would wait for Stripe commits first."""
-        return _Commits(self.door, PAGES_PER_COMMIT)
 
     def _pages(self, resource, params, cursor=""):
         """The pages of a list after `cursor`: (when it was read, its objects with all their
@@ -537,8 +539,7 @@ class Sync:
         changed = payouts.filter(stripe_id__in={*self.touched_payouts, named} - {None})
         automatic = set(changed.values_list("stripe_id", flat=True)) | self._never_linked()
         parts = read_ahead(self._components(sorted(automatic)), self.door)
-        commits = self._commits()
-        try:
+        with _Commits(self.door, parts) as commits:
             for payout_id, observed_at, transactions, has_more in parts:
                 self.run_row.current = f"payout {payout_id}"
                 with commits.page():
@@ -562,11 +563,6 @@ class Sync:
                         partly.delete()
                         named = None
                     self._count(result)
-                if not parts.ready():
-                    commits.commit()
-        finally:
-            commits.commit()
-            parts.close()
         if named is not None:  # a payout no longer automatic, or gone from the mirror
             partly.delete()
 
