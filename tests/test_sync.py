@@ -13,7 +13,6 @@ import pytest
 from django.core.management import call_command
 from django.db import connection as db
 from django.db import transaction
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -606,9 +605,15 @@ def test_a_sqlite_too_old_to_write_pages_is_named(monkeypatch):
 
 
 def statements_to_store(connection, resource, objects):
-    with transaction.atomic(), CaptureQueriesContext(db) as queries:
+    statements = []
+
+    def count(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), db.execute_wrapper(count):
         store_objects(connection, resource, objects, timezone.now())
-    return len(queries)
+    return len(statements)
 
 
 def test_a_page_is_written_in_as_many_statements_whatever_its_size(connection, emulator):

@@ -26,13 +26,29 @@ from django.db import models
 
 
 def page_cursor():
-    """The cursor that writes a page. With DEBUG on (development, the benches), Django keeps
-    each statement with its values in connection.queries: for a page, its objects' JSON once
-    more, which SQLite is first asked to quote value by value, a second statement as large
-    as the page (7% of a sync's CPU in a profile). The sync drops them after each page
-    anyway (runner); a test capturing queries (force_debug_cursor) still sees them."""
-    cursor = db.cursor()
-    return cursor if db.force_debug_cursor else db.make_cursor(cursor.cursor)
+    """The cursor that writes a page, the database's own rather than Django's usual one.
+
+    - SQLite: a plain sqlite3 cursor, given the statement with SQLite's own placeholders.
+      Django's turns each %s of a statement into ? with a regular expression, 5% of a
+      sync's CPU on statements of 3,000 placeholders.
+    - PostgreSQL: a cursor that sends the page's document as a parameter of the statement
+      (server-side binding). Django's psycopg cursor quotes parameters into the statement's
+      text, and the server then read the page twice: once as SQL text, a character at a
+      time, and once as JSON (1.1 of 11.4 s of the server's CPU at 20,000 charges).
+
+    Never Django's debug cursor: with DEBUG on (development, the benches) it keeps each
+    statement with its values in connection.queries, for a page its objects' JSON once
+    more, which SQLite is first asked to quote value by value (7% of a sync's CPU in a
+    profile), and the sync drops them after each page anyway (runner). The statements
+    still pass through connection.execute_wrapper, where tests count them."""
+    db.ensure_connection()
+    if db.vendor == "postgresql":
+        from django.db.backends.postgresql.base import ServerBindingCursor
+
+        cursor = ServerBindingCursor(db.connection)
+    else:
+        cursor = db.connection.cursor()
+    return db.make_cursor(cursor)
 
 
 def upsert_of(model):
@@ -113,7 +129,7 @@ class SQLiteUpsert(Upsert):
             for i, prepare in prepared:
                 row[i] = prepare(row[i])
             values.append(row)
-        row = f"({', '.join(['%s'] * len(self.columns))})"
+        row = f"({', '.join(['?'] * len(self.columns))})"
         limit = db.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         for batch in batches(values, limit // len(self.columns)):
             params = [v for values in batch for v in values]
