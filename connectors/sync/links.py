@@ -21,38 +21,35 @@ def link_charges_to_invoices(connection, resource, stripe_ids):
 
     Rows are looked up by their own ids alone and the connection checked here: given the
     connection too, SQLite without statistics walks the (connection, created) index, the
-    whole table, for every page.
+    whole table, for every page. The statements are written out rather than built by the
+    ORM, which took more of a page's CPU than running them (9% of a sync's).
     """
     mine = connection.pk
     if resource == "charges":
-        charges = Charge.objects.filter(stripe_id__in=stripe_ids)
+        rows = _charges("stripe_id", stripe_ids)
     elif resource == "invoice_payments":
-        stored = InvoicePayment.objects.filter(stripe_id__in=stripe_ids).values_list(
-            "payment_intent", "charge", "connection_id"
+        stored = _select(
+            PAYMENTS, ("payment_intent", "charge", "connection_id"), "stripe_id", stripe_ids
         )
         pairs = [(intent, charge) for intent, charge, owner in stored if owner == mine]
-        intents = {intent for intent, _ in pairs if intent}
-        paid = {charge for _, charge in pairs if charge}
-        charges = Charge.objects.filter(payment_intent__in=intents)
-        charges |= Charge.objects.filter(stripe_id__in=paid)
+        rows = _charges("payment_intent", {intent for intent, _ in pairs if intent})
+        rows += _charges("stripe_id", {charge for _, charge in pairs if charge})
     else:
         return
-    rows = [
-        (pk, stripe_id, intent, current)
-        for pk, stripe_id, intent, current, owner in charges.order_by().values_list(
-            "pk", "stripe_id", "payment_intent", "invoice", "connection_id"
-        )
+    rows = {
+        pk: (stripe_id, intent, current)
+        for pk, stripe_id, intent, current, owner in rows
         if owner == mine
-    ]
+    }
     if not rows:
         return
-    intents = {intent for _, _, intent, _ in rows if intent}
-    ids = {stripe_id for _, stripe_id, _, _ in rows}
+    intents = {intent for _, intent, _ in rows.values() if intent}
+    ids = {stripe_id for stripe_id, _, _ in rows.values()}
     by_intent, by_charge = {}, {}
     fields = ("invoice", "payment_intent", "charge", "status", "connection_id")
-    payments = InvoicePayment.objects.order_by()
-    found = payments.filter(payment_intent__in=intents).values_list(*fields)
-    found = found.union(payments.filter(charge__in=ids).values_list(*fields))
+    found = _select(PAYMENTS, fields, "payment_intent", intents) + _select(
+        PAYMENTS, fields, "charge", ids
+    )
     for invoice, intent, charge, status, owner in found:
         # A canceled invoice payment is an attempt that paid nothing (a voided invoice's
         # intent).
@@ -65,12 +62,34 @@ def link_charges_to_invoices(connection, resource, stripe_ids):
         if charge:
             by_charge[charge] = min(invoice, by_charge.get(charge, invoice))
     changed = {}
-    for pk, stripe_id, intent, current in rows:
+    for pk, (stripe_id, intent, current) in rows.items():
         invoice = by_charge.get(stripe_id) or by_intent.get(intent)
         if invoice and invoice != current:
             changed[pk] = invoice
     if changed:
         set_invoices(changed)
+
+
+PAYMENTS = InvoicePayment._meta.db_table
+
+
+def _charges(column, values):
+    fields = ("id", "stripe_id", "payment_intent", "invoice", "connection_id")
+    return _select(Charge._meta.db_table, fields, column, values)
+
+
+def _select(table, fields, column, values):
+    """`fields` of the rows of `table` whose `column` is one of `values`, as a list."""
+    if not values:
+        return []
+    q = db.ops.quote_name
+    sql = (
+        f"SELECT {', '.join(map(q, fields))} FROM {q(table)} "  # noqa: S608 (quoted names only)
+        f"WHERE {q(column)} IN ({', '.join(['%s'] * len(values))})"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, list(values))
+        return cursor.fetchall()
 
 
 def set_invoices(invoice_of):

@@ -57,6 +57,7 @@ PAYOUT_PAGES = {"postgresql": 10}
 # PostgreSQL's statistics of a mirror table are brought up to date when the sync has created
 # this many of its rows, and again each time it has doubled them.
 ANALYZE_FROM = 1000
+ANALYZE_GROWTH = 4
 PAGE = 100  # events applied (and the cursor moved) this many at a time
 # The run's counts are written, and the lease renewed, with the first page written after
 # this many seconds since they last were (see _count_page).
@@ -646,8 +647,11 @@ class Sync:
         a page's parents, the unchanged rows of a page) from its statistics of the table. A
         first sync fills tables from empty faster than autovacuum analyzes them, and without
         statistics each such lookup scanned the whole table: a 100,000-charge sync spent 240
-        of its 392 s waiting on PostgreSQL. So the sync analyzes a table itself, each time it
-        has doubled the rows it created there: a dozen times for a million rows. Not when
+        of its 392 s waiting on PostgreSQL. So the sync analyzes a table itself, from 1,000
+        rows and each time it has quadrupled the rows it created there: six times for a
+        million rows. In between, the planner scales the sampled rows by the table's size on
+        disk, so the estimates grow with the table; each ANALYZE samples up to 30,000 rows,
+        and doubling (a dozen times) cost 1.3 of the server's 11 s at 20,000 charges. Not when
         the table's statistics already count twice those rows (other connections', an
         earlier sync's): they plan its lookups as well, and an ANALYZE samples the whole
         table, 0.4 s where 0.02 s on an empty one (bench/sync_workers.py)."""
@@ -656,7 +660,7 @@ class Sync:
         with self.counting:
             created = {kind: c["created"] for kind, c in self.run_row.counts.items()}
         for kind, rows in created.items():
-            if rows >= max(ANALYZE_FROM, 2 * self.analyzed.get(kind, 0)):
+            if rows >= max(ANALYZE_FROM, ANALYZE_GROWTH * self.analyzed.get(kind, 0)):
                 self.analyzed[kind] = rows
                 table = MIRROR_MODELS[kind]._meta.db_table
                 with db.cursor() as cursor:

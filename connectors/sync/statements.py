@@ -91,6 +91,25 @@ class Upsert:
             f" RETURNING {q('stripe_id')}, {q('id')}"
         )
 
+    # How a value stands in this database's page statements (page_cursor), and a datetime
+    # as its cursor takes it.
+    mark = "%s"
+
+    def when(self, value):
+        return value
+
+    def note_held(self, cursor, connection_id, observed_at, stripe_ids):
+        """The stored versions of `stripe_ids`, unchanged, are known to hold at the later
+        `observed_at`: an event older than it must not overwrite them."""
+        q, mark = db.ops.quote_name, self.mark
+        for batch in batches(list(stripe_ids), 500):
+            cursor.execute(
+                f"UPDATE {self.table} SET {q('observed_at')} = {mark} "  # noqa: S608
+                f"WHERE {q('connection_id')} = {mark} AND {q('observed_at')} < {mark} "
+                f"AND {q('stripe_id')} IN ({', '.join([mark] * len(batch))})",
+                [self.when(observed_at), connection_id, self.when(observed_at), *batch],
+            )
+
     def write(self, cursor, connection_id, observed_at, rows):
         """Write `rows` and return ({Stripe id: row id} of the rows written, how many of
         them were created). Ids only grow, and the writers of one connection's mirror take
@@ -111,6 +130,11 @@ class Upsert:
 
 
 class SQLiteUpsert(Upsert):
+    mark = "?"
+
+    def when(self, value):
+        return db.ops.adapt_datetimefield_value(value)
+
     def statements(self, connection_id, observed_at, rows):
         # Only the values that SQLite does not take as `values_from` gives them are prepared:
         # a row of a charge has 28, of which 2 are dates.
@@ -129,7 +153,7 @@ class SQLiteUpsert(Upsert):
             for i, prepare in prepared:
                 row[i] = prepare(row[i])
             values.append(row)
-        row = f"({', '.join(['?'] * len(self.columns))})"
+        row = f"({', '.join([self.mark] * len(self.columns))})"
         limit = db.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         for batch in batches(values, limit // len(self.columns)):
             params = [v for values in batch for v in values]

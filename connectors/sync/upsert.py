@@ -130,16 +130,14 @@ def _upsert(connection, model, rows, observed_at, counts):
     """Create new rows, update changed ones whose stored version is not newer than this one,
     and note that unchanged ones still held at `observed_at`. Returns the ids whose stored
     version is now this one (created or updated)."""
+    upsert = upsert_of(model)
     with page_cursor() as cursor:
-        applied, created = upsert_of(model).write(cursor, connection.pk, observed_at, rows.values())
+        applied, created = upsert.write(cursor, connection.pk, observed_at, rows.values())
+        # Not an update of the object, but the stored version is known to hold at this
+        # later time.
+        unchanged = [stripe_id for stripe_id in rows if stripe_id not in applied]
+        if unchanged:
+            upsert.note_held(cursor, connection.pk, observed_at, unchanged)
     counts.created += created
     counts.updated += len(applied) - created
-
-    unchanged = [stripe_id for stripe_id in rows if stripe_id not in applied]
-    if unchanged:
-        # Not an update of the object, but the stored version is known to hold at this
-        # later time: an event older than this must not overwrite it.
-        model.objects.filter(
-            connection=connection, stripe_id__in=unchanged, observed_at__lt=observed_at
-        ).update(observed_at=observed_at)
     return list(applied)
