@@ -10,6 +10,7 @@ stored, in the same transaction, and the link is right whatever the order.
 from django.db import connection as db
 
 from connectors.models import Charge, InvoicePayment
+from connectors.sync.statements import rows_where_in
 
 # The kinds whose arrival can complete a charge's way to its invoice.
 LINKED = {"charges", "invoice_payments"}
@@ -28,7 +29,7 @@ def link_charges_to_invoices(connection, resource, stripe_ids):
     if resource == "charges":
         rows = _charges("stripe_id", stripe_ids)
     elif resource == "invoice_payments":
-        stored = _select(
+        stored = rows_where_in(
             PAYMENTS, ("payment_intent", "charge", "connection_id"), "stripe_id", stripe_ids
         )
         pairs = [(intent, charge) for intent, charge, owner in stored if owner == mine]
@@ -47,7 +48,7 @@ def link_charges_to_invoices(connection, resource, stripe_ids):
     ids = {stripe_id for stripe_id, _, _ in rows.values()}
     by_intent, by_charge = {}, {}
     fields = ("invoice", "payment_intent", "charge", "status", "connection_id")
-    found = _select(PAYMENTS, fields, "payment_intent", intents) + _select(
+    found = rows_where_in(PAYMENTS, fields, "payment_intent", intents) + rows_where_in(
         PAYMENTS, fields, "charge", ids
     )
     for invoice, intent, charge, status, owner in found:
@@ -75,21 +76,7 @@ PAYMENTS = InvoicePayment._meta.db_table
 
 def _charges(column, values):
     fields = ("id", "stripe_id", "payment_intent", "invoice", "connection_id")
-    return _select(Charge._meta.db_table, fields, column, values)
-
-
-def _select(table, fields, column, values):
-    """`fields` of the rows of `table` whose `column` is one of `values`, as a list."""
-    if not values:
-        return []
-    q = db.ops.quote_name
-    sql = (
-        f"SELECT {', '.join(map(q, fields))} FROM {q(table)} "  # noqa: S608 (quoted names only)
-        f"WHERE {q(column)} IN ({', '.join(['%s'] * len(values))})"
-    )
-    with db.cursor() as cursor:
-        cursor.execute(sql, list(values))
-        return cursor.fetchall()
+    return rows_where_in(Charge._meta.db_table, fields, column, values)
 
 
 def set_invoices(invoice_of):

@@ -448,7 +448,7 @@ class Sync:
                         checkpoint.cursor = objects[-1]["id"]
                     checkpoint.done = not has_more
                     if save:
-                        checkpoint.save()
+                        checkpoint.save(update_fields=["cursor", "done", "updated_at"])
                     self._count(result)
                 if resource == "payouts":
                     self.touched_payouts.update(p["id"] for p in objects)

@@ -19,6 +19,7 @@ serialised once.
 import functools
 import operator
 import sqlite3
+from datetime import UTC
 
 import orjson
 from django.db import connection as db
@@ -187,6 +188,22 @@ class PostgresUpsert(Upsert):
         yield f"{self.head} {self.tail}", [orjson.dumps(document, default=str).decode()]
 
 
+def rows_where_in(table, fields, column, values):
+    """`fields` of the rows of `table` whose `column` is one of `values`, as a list: a
+    statement written out, since the ORM's building of such a lookup took more CPU than
+    running it."""
+    if not values:
+        return []
+    q = db.ops.quote_name
+    sql = (
+        f"SELECT {', '.join(map(q, fields))} FROM {q(table)} "  # noqa: S608 (quoted names only)
+        f"WHERE {q(column)} IN ({', '.join(['%s'] * len(values))})"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, list(values))
+        return cursor.fetchall()
+
+
 def preparer(model_field, connection):
     """What turns a value of `model_field`, as `columns()` gives it, into what SQLite takes;
     None for text, numbers and booleans, which `columns()` gives typed."""
@@ -206,6 +223,8 @@ def sqlite_datetime(zone):
     def adapt(value):
         if value is None or value.tzinfo is None:
             return value if value is None else str(value)
+        if value.tzinfo is zone is UTC:
+            return str(value)[:-6]  # without its "+00:00": a third less CPU
         return str(value.astimezone(zone).replace(tzinfo=None))
 
     return adapt

@@ -15,7 +15,7 @@ from django.db import connection as db
 from connectors.models import MIRROR_MODELS
 from connectors.resources import CHILDREN
 from connectors.sync.links import LINKED, link_charges_to_invoices
-from connectors.sync.statements import page_cursor, upsert_of
+from connectors.sync.statements import page_cursor, rows_where_in, upsert_of
 
 
 @dataclass
@@ -116,11 +116,11 @@ def _store_children(connection, kind, parents, observed_at, result):
     # every page.
     kept = {c["id"] for c in children if isinstance(c, dict) and "id" in c}
     model = MIRROR_MODELS[kind.name]
-    stored = model.objects.filter(**{f"{kind.parent}__in": list(parents)}).order_by()
+    stored = rows_where_in(
+        model._meta.db_table, ("id", "connection_id", "stripe_id"), kind.parent, parents
+    )
     gone = [
-        pk
-        for pk, owner, stripe_id in stored.values_list("pk", "connection_id", "stripe_id")
-        if owner == connection.pk and stripe_id not in kept
+        pk for pk, owner, stripe_id in stored if owner == connection.pk and stripe_id not in kept
     ]
     if gone:
         model.objects.filter(pk__in=gone).delete()
