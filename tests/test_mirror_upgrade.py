@@ -1,5 +1,6 @@
-"""Upgrading to a mirror whose objects carry no CHECK (JSON_VALID(raw)) on SQLite
-(connectors/0017): every table loses it, and what was stored comes through unchanged."""
+"""Upgrading to the mirror's lighter tables (connectors/0017): no CHECK (JSON_VALID(raw)) on
+SQLite, one index of the ids (unique, the id first) and none of the connection alone; what
+was stored comes through unchanged, and the way back restores the old shape."""
 
 import pytest
 from django.db import connection as db
@@ -20,7 +21,18 @@ def table_sql(table):
         return cursor.fetchone()[0]
 
 
-def test_the_mirror_upgrades_without_sqlite_rechecking_each_object():
+def indexes(table):
+    """{columns: unique} of the table's indexes, the primary key's aside."""
+    with db.cursor() as cursor:
+        found = db.introspection.get_constraints(cursor, table)
+    return {
+        tuple(c["columns"]): c["unique"]
+        for c in found.values()
+        if (c["index"] or c["unique"]) and not c["primary_key"]
+    }
+
+
+def test_the_mirror_upgrades_to_lighter_tables_and_back():
     connection = connect("acme")
     obj = {"id": "ch_1", "object": "charge", "amount": 1200, "description": "Café ☕"}
     try:
@@ -31,10 +43,17 @@ def test_the_mirror_upgrades_without_sqlite_rechecking_each_object():
         )  # fmt: skip
         if db.vendor == "sqlite":
             assert "JSON_VALID" in table_sql(Charge._meta.db_table)
+        before = indexes(Charge._meta.db_table)
+        assert before[("connection_id", "stripe_id")] and ("stripe_id",) in before
     finally:
         migrate()
     if db.vendor == "sqlite":
         for model in MIRROR_MODELS.values():
             assert "JSON_VALID" not in table_sql(model._meta.db_table), model.__name__
+    for model in MIRROR_MODELS.values():
+        now = indexes(model._meta.db_table)
+        assert now[("stripe_id", "connection_id")] is True, model.__name__
+        assert ("connection_id", "created") in now, model.__name__
+        assert not {("stripe_id",), ("connection_id",), ("connection_id", "stripe_id")} & set(now)
     stored = Charge.objects.get(connection=connection, stripe_id="ch_1")
     assert stored.raw == obj and stored.amount == 1200

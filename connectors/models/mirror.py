@@ -43,8 +43,9 @@ class StripeJSON(models.JSONField):
 
 
 class MirrorObject(models.Model):
+    # No index of its own: the two below begin with it.
     connection = models.ForeignKey(
-        "connectors.StripeConnection", on_delete=models.CASCADE, related_name="+"
+        "connectors.StripeConnection", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     stripe_id = models.CharField(max_length=255)
     created = models.DateTimeField(null=True, blank=True)
@@ -62,14 +63,14 @@ class MirrorObject(models.Model):
     class Meta:
         abstract = True
         ordering = ["-created"]
+        # The id first: staff paste an id without saying which connection it belongs to, and
+        # the sync looks rows up by their ids alone (connectors.sync.links). One index serves
+        # both that and the upsert's conflict on (connection, id), which any order matches;
+        # a second index of the ids alone cost every insert a second random place in a tree.
         constraints = [
-            models.UniqueConstraint(fields=["connection", "stripe_id"], name="%(class)s_unique")
+            models.UniqueConstraint(fields=["stripe_id", "connection"], name="%(class)s_unique")
         ]
-        indexes = [
-            models.Index(fields=["connection", "created"], name="%(class)s_created"),
-            # Staff paste an id without saying which connection it belongs to.
-            models.Index(fields=["stripe_id"], name="%(class)s_stripe_id"),
-        ]
+        indexes = [models.Index(fields=["connection", "created"], name="%(class)s_created")]
 
     def __str__(self):
         return self.stripe_id
