@@ -43,6 +43,9 @@ class StripeJSON(models.JSONField):
 
 
 class MirrorObject(models.Model):
+    """On PostgreSQL the indexed text columns have no varchar_pattern_ops copy (migration
+    connectors/0018): ids and codes are matched whole. A test fails should one come back."""
+
     # No index of its own: the two below begin with it.
     connection = models.ForeignKey(
         "connectors.StripeConnection", on_delete=models.CASCADE, related_name="+", db_index=False
