@@ -55,7 +55,7 @@ NOT_WINDOWS = (EVENTS, PAYOUT_COMPONENTS, NEWEST_TRANSACTION)
 # see _read_payout_components.
 PAYOUT_PAGES = {"postgresql": 10}
 # PostgreSQL's statistics of a mirror table are brought up to date when the sync has created
-# this many of its rows, and again each time it has doubled them.
+# this many of its rows, and again each time it has multiplied them by ANALYZE_GROWTH.
 ANALYZE_FROM = 1000
 ANALYZE_GROWTH = 4
 PAGE = 100  # events applied (and the cursor moved) this many at a time

@@ -44,6 +44,7 @@ def page_cursor():
     still pass through connection.execute_wrapper, where tests count them."""
     db.ensure_connection()
     if db.vendor == "postgresql":
+        # Here, not above: it loads psycopg, which a SQLite setup does not need.
         from django.db.backends.postgresql.base import ServerBindingCursor
 
         cursor = ServerBindingCursor(db.connection)
