@@ -1,6 +1,7 @@
 """Upgrading to the mirror's lighter tables (connectors/0017): no CHECK (JSON_VALID(raw)) on
 SQLite, one index of the ids (unique, the id first) and none of the connection alone; what
-was stored comes through unchanged, and the way back restores the old shape."""
+was stored comes through unchanged, and the way back restores the old shape. And on
+PostgreSQL (connectors/0018), no varchar_pattern_ops copies of the text columns' indexes."""
 
 import pytest
 from django.db import connection as db

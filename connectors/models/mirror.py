@@ -36,7 +36,7 @@ class StripeJSON(models.JSONField):
     """An object as Stripe sent it. Without the CHECK (JSON_VALID(raw)) that Django puts on
     a JSONField's column on SQLite: every version of an object reaches the column as JSON
     that the sync or an event has just serialised (orjson, Django's encoder), and SQLite
-    parsing each 2.5-4 kB object again before storing it was 6% of a sync's writing."""
+    parsing each 2.5-4 kB object again before storing it was 8% of a sync of 20,000 charges."""
 
     def db_check(self, connection):
         return None

@@ -14,6 +14,7 @@ from connectors.sync.statements import rows_where_in
 
 # The kinds whose arrival can complete a charge's way to its invoice.
 LINKED = {"charges", "invoice_payments"}
+PAYMENTS = InvoicePayment._meta.db_table
 
 
 def link_charges_to_invoices(connection, resource, stripe_ids):
@@ -69,9 +70,6 @@ def link_charges_to_invoices(connection, resource, stripe_ids):
             changed[pk] = invoice
     if changed:
         set_invoices(changed)
-
-
-PAYMENTS = InvoicePayment._meta.db_table
 
 
 def _charges(column, values):
