@@ -17,9 +17,9 @@ from connectors import connections
 from connectors.door import Door, StripeUnavailable
 from connectors.emulator import Faults
 from connectors.models import Charge, StripeConnection, SyncCheckpoint, SyncRun
-from connectors.sync import run_sync, runner
+from connectors.sync import lease, run_sync, runner
 from connectors.sync.readahead import read_ahead
-from connectors.sync.upsert import lock_mirror, store_objects
+from connectors.sync.upsert import PageResult, lock_mirror, store_objects
 from connectors.tasks import sync_connection
 from tests.conftest import TEST_KEY
 from tests.test_sync import assert_mirror_equals
@@ -296,3 +296,67 @@ def test_writers_of_different_kinds_go_at_once_and_linked_kinds_take_turns(acme)
         assert not payments_done.is_set(), "a linked kind went in while charges were written"
     assert payments_done.wait(timeout=20)
     invoices.join(), payments.join()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's row locks")
+def test_a_writer_waiting_for_the_runs_row_does_not_hold_up_the_writer_that_locked_it(acme, alice):
+    """Two writers of one run, each with its pages in a transaction of its own. The first
+    writes the run's counts (the run's row is then locked until it commits); the second's
+    turn to write them comes before that, and it waits for the row. The first must still
+    count its next page and commit. A 100,000-charge sync hung here while the waiting writer
+    held the lock that guards the counts."""
+    assert lease.claim(acme)
+    sync = runner.Sync(acme, Actor.user(alice), progress=None, workers=2)
+    sync.run_row = SyncRun.objects.create(
+        connection=acme, kind=SyncRun.Kind.BACKFILL, actor_kind="user", actor="alice"
+    )
+    sync.door = Door(acme, actor=Actor.user(alice), origin=sync.run_row.origin)
+
+    def page(resource):
+        result = PageResult()
+        result.counts_of(resource).fetched = result.counts_of(resource).created = 100
+        return result
+
+    first_booked, failures = threading.Event(), []
+
+    def writer(*steps):
+        try:
+            with connection.cursor() as cursor:  # fail rather than hang if it comes back
+                cursor.execute("SET lock_timeout = '20s'")
+            with transaction.atomic():
+                for step in steps:
+                    step()
+        except Exception as e:  # reported by the test below
+            failures.append(e)
+        finally:
+            db_connections.close_all()
+
+    def book(resource):
+        sync.booked = 0.0  # its turn to write the counts
+        sync._count(page(resource))
+
+    def second_waits_for_the_row():
+        with connection.cursor() as cursor:
+            for _ in range(2000):  # until the second writer's update waits on the row
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+                )
+                if cursor.fetchone()[0]:
+                    return
+                first_booked.wait(0.01)
+        raise AssertionError("the second writer never waited for the run's row")
+
+    first = threading.Thread(
+        target=writer,
+        args=(lambda: book("charges"), first_booked.set, second_waits_for_the_row,
+              lambda: sync._count(page("charges"))),
+    )  # fmt: skip
+    second = threading.Thread(target=writer, args=(first_booked.wait, lambda: book("invoices")))
+    first.start(), second.start()
+    first.join(timeout=60), second.join(timeout=60)
+    assert not first.is_alive() and not second.is_alive(), "the writers hung"
+    assert failures == []
+    run = SyncRun.objects.get(pk=sync.run_row.pk)
+    assert run.counts["invoices"]["created"] == 100
+    assert run.counts["charges"]["created"] == 100  # as the second writer last wrote them
+    assert sync.run_row.counts["charges"]["created"] == 200  # the run's end writes the rest
