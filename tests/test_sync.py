@@ -604,16 +604,32 @@ def test_a_sqlite_too_old_to_write_pages_is_named(monkeypatch):
     assert error.id == "connectors.E001" and "SQLite 3.34.1 is older than 3.35" in error.msg
 
 
-def statements_to_store(connection, resource, objects):
+def statements_of_storing(connection, resource, objects):
     statements = []
 
-    def count(execute, sql, params, many, context):
+    def keep(execute, sql, params, many, context):
         statements.append(sql)
         return execute(sql, params, many, context)
 
-    with transaction.atomic(), db.execute_wrapper(count):
+    with transaction.atomic(), db.execute_wrapper(keep):
         store_objects(connection, resource, objects, timezone.now())
-    return len(statements)
+    return statements
+
+
+def statements_to_store(connection, resource, objects):
+    return len(statements_of_storing(connection, resource, objects))
+
+
+def test_charges_are_written_once_with_the_invoices_they_paid(connection, emulator):
+    """A page of charges whose invoice payments are stored is written with its invoices, not
+    written and then updated: the second version of a row went into every index of the
+    table again."""
+    store = emulator.store
+    statements_to_store(connection, "invoice_payments", store.objects("invoice_payments"))
+    charges = Charge._meta.db_table
+    written = statements_of_storing(connection, "charges", store.objects("charges"))
+    assert not [sql for sql in written if sql.lstrip().startswith("UPDATE") and charges in sql]
+    assert_charges_know_their_invoices(store, connection)
 
 
 def test_a_page_is_written_in_as_many_statements_whatever_its_size(connection, emulator):

@@ -3,8 +3,9 @@
 Charge.invoice: since API version 2025-03-31 a charge does not name the invoice it paid; the
 way from money to product is charge -> payment intent -> invoice payment -> invoice. Either
 end may reach the mirror first (a page of charges, then one of invoice payments; an event
-for one, later the other), so both sides call `link_charges_to_invoices` after they are
-stored, in the same transaction, and the link is right whatever the order.
+for one, later the other), so both sides look the link up, in the same transaction: a page of
+charges before it is written (`with_invoices`), a page of invoice payments after, for the
+charges already stored (`link_charges_to_invoices`). The link is right whatever the order.
 """
 
 from django.db import connection as db
@@ -17,9 +18,20 @@ LINKED = {"charges", "invoice_payments"}
 PAYMENTS = InvoicePayment._meta.db_table
 
 
-def link_charges_to_invoices(connection, resource, stripe_ids):
-    """Set Charge.invoice for the charges that the stored `stripe_ids` (of charges or of
-    invoice payments) concern, in a number of statements that does not grow with theirs.
+def with_invoices(connection, charges):
+    """Set the invoice of each row of a page of charges ({Stripe id: (columns, object)})
+    before it is written, from the invoice payments already stored: a charge is written once
+    with its link. Set afterwards, as it was, each charge was written twice: the second
+    version of the row, being on another page of the table, went into all six of its
+    indexes again."""
+    found = invoices_of(connection, {cid: c["payment_intent"] for cid, (c, _) in charges.items()})
+    for stripe_id, invoice in found.items():
+        charges[stripe_id][0]["invoice"] = invoice
+
+
+def link_charges_to_invoices(connection, payment_ids):
+    """Set Charge.invoice for the stored charges that the stored invoice payments
+    `payment_ids` concern, in a number of statements that does not grow with theirs.
 
     Rows are looked up by their own ids alone and the connection checked here: given the
     connection too, SQLite without statistics walks the (connection, created) index, the
@@ -27,17 +39,12 @@ def link_charges_to_invoices(connection, resource, stripe_ids):
     ORM, which took more of a page's CPU than running them (9% of a sync's).
     """
     mine = connection.pk
-    if resource == "charges":
-        rows = _charges("stripe_id", stripe_ids)
-    elif resource == "invoice_payments":
-        stored = rows_where_in(
-            PAYMENTS, ("payment_intent", "charge", "connection_id"), "stripe_id", stripe_ids
-        )
-        pairs = [(intent, charge) for intent, charge, owner in stored if owner == mine]
-        rows = _charges("payment_intent", {intent for intent, _ in pairs if intent})
-        rows += _charges("stripe_id", {charge for _, charge in pairs if charge})
-    else:
-        return
+    stored = rows_where_in(
+        PAYMENTS, ("payment_intent", "charge", "connection_id"), "stripe_id", payment_ids
+    )
+    pairs = [(intent, charge) for intent, charge, owner in stored if owner == mine]
+    rows = _charges("payment_intent", {intent for intent, _ in pairs if intent})
+    rows += _charges("stripe_id", {charge for _, charge in pairs if charge})
     rows = {
         pk: (stripe_id, intent, current)
         for pk, stripe_id, intent, current, owner in rows
@@ -45,13 +52,27 @@ def link_charges_to_invoices(connection, resource, stripe_ids):
     }
     if not rows:
         return
-    intents = {intent for _, intent, _ in rows.values() if intent}
-    ids = {stripe_id for stripe_id, _, _ in rows.values()}
-    by_intent, by_charge = {}, {}
+    found = invoices_of(connection, {stripe_id: intent for stripe_id, intent, _ in rows.values()})
+    changed = {}
+    for pk, (stripe_id, _, current) in rows.items():
+        invoice = found.get(stripe_id)
+        if invoice and invoice != current:
+            changed[pk] = invoice
+    if changed:
+        set_invoices(changed)
+
+
+def invoices_of(connection, charges):
+    """{charge id: the invoice it paid} for `charges` ({charge id: its payment intent's id
+    or ""}) that the stored invoice payments link to one: by the charge first, then by the
+    intent."""
+    mine = connection.pk
+    intents = {intent for intent in charges.values() if intent}
     fields = ("invoice", "payment_intent", "charge", "status", "connection_id")
     found = rows_where_in(PAYMENTS, fields, "payment_intent", intents) + rows_where_in(
-        PAYMENTS, fields, "charge", ids
+        PAYMENTS, fields, "charge", charges
     )
+    by_intent, by_charge = {}, {}
     for invoice, intent, charge, status, owner in found:
         # A canceled invoice payment is an attempt that paid nothing (a voided invoice's
         # intent).
@@ -63,13 +84,11 @@ def link_charges_to_invoices(connection, resource, stripe_ids):
             by_intent[intent] = min(invoice, by_intent.get(intent, invoice))
         if charge:
             by_charge[charge] = min(invoice, by_charge.get(charge, invoice))
-    changed = {}
-    for pk, (stripe_id, intent, current) in rows.items():
-        invoice = by_charge.get(stripe_id) or by_intent.get(intent)
-        if invoice and invoice != current:
-            changed[pk] = invoice
-    if changed:
-        set_invoices(changed)
+    return {
+        charge: invoice
+        for charge, intent in charges.items()
+        if (invoice := by_charge.get(charge) or by_intent.get(intent))
+    }
 
 
 def _charges(column, values):

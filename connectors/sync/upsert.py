@@ -14,7 +14,7 @@ from django.db import connection as db
 
 from connectors.models import MIRROR_MODELS
 from connectors.resources import CHILDREN
-from connectors.sync.links import LINKED, link_charges_to_invoices
+from connectors.sync.links import LINKED, link_charges_to_invoices, with_invoices
 from connectors.sync.statements import page_cursor, rows_where_in, upsert_of
 
 
@@ -92,9 +92,11 @@ def _store(connection, resource, objects, observed_at, result):
     counts.fetched += len(objects)
     if not rows:
         return
+    if resource == "charges":
+        with_invoices(connection, rows)
     applied = _upsert(connection, model, rows, observed_at, counts)
-    if applied and resource in LINKED:
-        link_charges_to_invoices(connection, resource, applied)
+    if applied and resource == "invoice_payments":
+        link_charges_to_invoices(connection, applied)
 
     if applied:
         parents = {stripe_id: rows[stripe_id][1] for stripe_id in applied}
