@@ -277,9 +277,9 @@ def test_a_payout_s_transactions_are_written_a_page_at_a_time(
     assert largest > 2 * 3, "a payout must take more than two pages"
     written = []
 
-    def stored(connection, resource, objects, observed_at, result=None):
+    def stored(connection, resource, objects, observed_at, **kwargs):
         written.append(len(objects))
-        return store_objects(connection, resource, objects, observed_at, result)
+        return store_objects(connection, resource, objects, observed_at, **kwargs)
 
     monkeypatch.setattr(runner, "store_objects", stored)
     run = run_sync(connection, actor=ACTOR)
@@ -630,6 +630,39 @@ def test_charges_are_written_once_with_the_invoices_they_paid(connection, emulat
     written = statements_of_storing(connection, "charges", store.objects("charges"))
     assert not [sql for sql in written if sql.lstrip().startswith("UPDATE") and charges in sql]
     assert_charges_know_their_invoices(store, connection)
+
+
+def test_a_payouts_transactions_are_linked_to_it_as_their_page_is_written(connection, emulator):
+    """The transactions of a payout's list, most of them stored already and unchanged, get
+    their payout and their later observation in one write of each row, not two; a row whose
+    stored version is newer keeps its observation and still gets its payout."""
+    transactions = emulator.store.objects("balance_transactions")[:30]
+    first = timezone.now()
+    with transaction.atomic():
+        store_objects(connection, "balance_transactions", transactions[:20], first)
+    newer = transactions[0]["id"]
+    BalanceTransaction.objects.filter(connection=connection, stripe_id=newer).update(
+        observed_at=first + timedelta(hours=1)
+    )
+    table = BalanceTransaction._meta.db_table
+    statements = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    later = first + timedelta(minutes=1)
+    with transaction.atomic(), db.execute_wrapper(keep):
+        store_objects(
+            connection, "balance_transactions", transactions, later, filled={"payout": "po_x"}
+        )
+    rows = BalanceTransaction.objects.filter(connection=connection)
+    assert {r.stripe_id: r.payout for r in rows} == {t["id"]: "po_x" for t in transactions}
+    assert {r.stripe_id for r in rows if r.observed_at == later} == {
+        t["id"] for t in transactions[1:]
+    }
+    updates = [sql for sql in statements if sql.lstrip().startswith("UPDATE") and table in sql]
+    assert len(updates) == 1
 
 
 def test_a_page_is_written_in_as_many_statements_whatever_its_size(connection, emulator):

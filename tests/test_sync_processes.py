@@ -134,12 +134,12 @@ def full_disk_at(monkeypatch, page):
     pages of charges it was given, that one included."""
     written = []
 
-    def store(connection, resource, objects, observed_at, result=None):
+    def store(connection, resource, objects, observed_at, **kwargs):
         if resource == "charges":
             written.append(objects)
             if len(written) == page:
                 raise OSError("No space left on device")
-        return store_objects(connection, resource, objects, observed_at, result)
+        return store_objects(connection, resource, objects, observed_at, **kwargs)
 
     monkeypatch.setattr(runner, "store_objects", store)
     return written

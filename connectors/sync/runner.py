@@ -568,11 +568,12 @@ class Sync:
                 self.run_row.current = f"payout {payout_id}"
                 with commits.page():
                     result = store_objects(
-                        self.connection, "balance_transactions", transactions, observed_at
+                        self.connection,
+                        "balance_transactions",
+                        transactions,
+                        observed_at,
+                        filled={"payout": payout_id},
                     )
-                    BalanceTransaction.objects.filter(
-                        connection=self.connection, stripe_id__in=[t["id"] for t in transactions]
-                    ).update(payout=payout_id)
                     # Written only for a payout written in parts, committed with its first part
                     # and dropped with its last.
                     if has_more and named != payout_id:

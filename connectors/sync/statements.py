@@ -104,21 +104,30 @@ class Upsert:
     def datetime_param(self, value):
         return value
 
-    def note_held(self, cursor, connection_id, observed_at, stripe_ids):
+    def note_held(self, cursor, connection_id, observed_at, stripe_ids, filled=None):
         """The stored versions of `stripe_ids`, unchanged, are known to hold at the later
-        `observed_at`: an event older than it must not overwrite them."""
+        `observed_at`: an event older than it must not overwrite them.
+
+        With `filled` ({column the sync fills: value}), those columns are set on every row
+        of `stripe_ids` in the same statement, whatever its version: a row is then written
+        once, where the two updates wrote it twice (a payout's transactions: 55,740 rows at
+        100,000 charges, each into every index of the table again)."""
         q, mark = db.ops.quote_name, self.mark
+        held = self.datetime_param(observed_at)
+        if filled:
+            later = q("observed_at")
+            sets = f"{later} = CASE WHEN {later} < {mark} THEN {mark} ELSE {later} END, "
+            sets += ", ".join(f"{q(column)} = {mark}" for column in filled)
+            head, where = [held, held, *filled.values()], ""
+        else:
+            sets = f"{q('observed_at')} = {mark}"
+            head, where = [held], f"AND {q('observed_at')} < {mark} "
         for batch in batches(list(stripe_ids), 500):
             cursor.execute(
-                f"UPDATE {self.table} SET {q('observed_at')} = {mark} "  # noqa: S608
-                f"WHERE {q('connection_id')} = {mark} AND {q('observed_at')} < {mark} "
+                f"UPDATE {self.table} SET {sets} "  # noqa: S608 (quoted names only)
+                f"WHERE {q('connection_id')} = {mark} {where}"
                 f"AND {q('stripe_id')} IN ({', '.join([mark] * len(batch))})",
-                [
-                    self.datetime_param(observed_at),
-                    connection_id,
-                    self.datetime_param(observed_at),
-                    *batch,
-                ],
+                [*head, connection_id, *([held] if where else []), *batch],
             )
 
     def write(self, cursor, connection_id, observed_at, rows):

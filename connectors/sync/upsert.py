@@ -67,19 +67,20 @@ def lock_mirror(connection, resource=None):
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [connection.pk, key])
 
 
-def store_objects(connection, resource, objects, observed_at, result=None):
-    """Upsert `objects` (Stripe dicts of one resource) as seen at `observed_at`.
+def store_objects(connection, resource, objects, observed_at, result=None, filled=None):
+    """Upsert `objects` (Stripe dicts of one resource) as seen at `observed_at`, and set
+    `filled` ({one of the kind's `filled_by_sync` columns: value}) on each of them.
 
     A malformed object is recorded in `result.errors` and skipped; the rest are stored.
     Returns the PageResult with counts per resource (children counted under their own).
     """
     result = result or PageResult()
     lock_mirror(connection, resource)
-    _store(connection, resource, objects, observed_at, result)
+    _store(connection, resource, objects, observed_at, result, filled)
     return result
 
 
-def _store(connection, resource, objects, observed_at, result):
+def _store(connection, resource, objects, observed_at, result, filled=None):
     model = MIRROR_MODELS[resource]
     rows = {}
     for obj in objects:
@@ -94,7 +95,7 @@ def _store(connection, resource, objects, observed_at, result):
         return
     if resource == "charges":
         with_invoices(connection, rows)
-    applied = _upsert(connection, model, rows, observed_at, counts)
+    applied = _upsert(connection, model, rows, observed_at, counts, filled)
     if applied and resource == "invoice_payments":
         link_charges_to_invoices(connection, applied)
 
@@ -128,17 +129,23 @@ def _store_children(connection, kind, parents, observed_at, result):
         model.objects.filter(pk__in=gone).delete()
 
 
-def _upsert(connection, model, rows, observed_at, counts):
+def _upsert(connection, model, rows, observed_at, counts, filled=None):
     """Create new rows, update changed ones whose stored version is not newer than this one,
     and note that unchanged ones still held at `observed_at`. Returns the ids whose stored
     version is now this one (created or updated)."""
     upsert = upsert_of(model)
+    if filled:
+        if not set(filled) <= set(model.filled_by_sync):
+            raise ValueError(f"{model.__name__} has no column filled by the sync in {filled}")
+        filled = {model._meta.get_field(name).column: value for name, value in filled.items()}
     with page_cursor() as cursor:
         applied, created = upsert.write(cursor, connection.pk, observed_at, rows.values())
         # Not an update of the object, but the stored version is known to hold at this
-        # later time.
+        # later time; and what the sync fills, set on every row at once.
         unchanged = [stripe_id for stripe_id in rows if stripe_id not in applied]
-        if unchanged:
+        if filled:
+            upsert.note_held(cursor, connection.pk, observed_at, rows, filled)
+        elif unchanged:
             upsert.note_held(cursor, connection.pk, observed_at, unchanged)
     counts.created += created
     counts.updated += len(applied) - created
