@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -336,14 +337,17 @@ def test_a_writer_waiting_for_the_runs_row_does_not_hold_up_the_writer_that_lock
         sync._count(page(resource))
 
     def second_waits_for_the_row():
+        # Polled until the second writer's update waits on the row (first_booked is set by
+        # now, so it does not pace the polling: a deadline does).
+        deadline = time.monotonic() + 20
         with connection.cursor() as cursor:
-            for _ in range(2000):  # until the second writer's update waits on the row
+            while time.monotonic() < deadline:
                 cursor.execute(
                     "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
                 )
                 if cursor.fetchone()[0]:
                     return
-                first_booked.wait(0.01)
+                time.sleep(0.01)
         raise AssertionError("the second writer never waited for the run's row")
 
     first = threading.Thread(

@@ -204,6 +204,7 @@ class Sync:
         self.door = None
         self.touched_payouts = set()  # payouts whose transactions are to be read (again)
         self.components_read = set()  # payouts whose transactions this run has read
+        self.payout_windows = 0  # windows of payouts the backfill has still to read
         self.analyzed = {}  # kind -> rows this run had created when its table was analyzed
         self.booked = time.monotonic()  # when the counts were last written, the lease renewed
 
@@ -552,11 +553,11 @@ class Sync:
             connection=self.connection, resource=PAYOUT_COMPONENTS
         )
         named = partly.values_list("cursor", flat=True).first()  # the payout it names
+        # A run reads them once the payouts are read, and again after the events for those
+        # the events changed; a payout that no transaction links to is read once a run.
         # Two queries, not one with an OR: PostgreSQL plans an EXISTS under an OR as a scan
         # of the balance transactions per payout (2 s at 60,000 charges), alone as an
         # anti-join (0.1 ms).
-        # A run reads them once the payouts are read, and again after the events for those
-        # the events changed; a payout that no transaction links to is read once a run.
         touched, self.touched_payouts = self.touched_payouts, set()
         changed = payouts.filter(stripe_id__in={*touched, named} - {None})
         automatic = set(changed.values_list("stripe_id", flat=True))
