@@ -156,6 +156,17 @@ def connection(db, emulator, alice):
     return conn
 
 
+def close_browser_test_connections():
+    """Call before Playwright stops. Its sync API runs an event loop in this thread, and while
+    a loop runs Django keeps the thread's database connections per async context, apart from
+    the thread's own: the ORM calls a browser test makes between page actions open one there,
+    which no test's teardown closes (on PostgreSQL it held the test database open until the
+    end of the run, and pytest could not drop it)."""
+    from django.db import connections as databases
+
+    databases.close_all()
+
+
 @pytest.fixture
 def browser_path():
     path = os.environ.get("LUMEN_CHROMIUM", "/usr/bin/chromium")

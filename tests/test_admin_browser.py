@@ -12,7 +12,7 @@ from audit.recorder import Actor, record
 from connectors.models import Charge, StripeConnection, SyncRun
 from connectors.sync import run_sync
 from lumen.celery import app
-from tests.conftest import TEST_KEY, grant_key, revoke_key
+from tests.conftest import TEST_KEY, close_browser_test_connections, grant_key, revoke_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,6 +42,7 @@ def page(browser_path, live_server, alice, monkeypatch, tmp_path):
         page.click("input[type=submit]")
         page.wait_for_selector("#user-tools")
         yield page
+        close_browser_test_connections()
         browser.close()
 
 

@@ -16,7 +16,7 @@ from connectors.emulator.demo import DEFAULT_SEED
 from connectors.models import Charge, Customer, StripeConnection
 from connectors.money import format_amount
 from connectors.sync import run_sync
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, close_browser_test_connections
 from tests.test_admin_browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -66,6 +66,7 @@ def page(browser_path, live_server, demo, monkeypatch):
         page.wait_for_selector("#user-tools")
         page.base = live_server.url
         yield page
+        close_browser_test_connections()
         browser.close()
 
 

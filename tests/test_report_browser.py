@@ -16,6 +16,7 @@ from lumen.celery import app
 from reports import citations
 from reports.admin import pages
 from reports.models import ReportRun
+from tests.conftest import close_browser_test_connections
 from tests.test_admin_browser import CHROMIUM_ARGS, screenshot
 from tests.test_report_runs import busy_account
 
@@ -61,6 +62,7 @@ def browse(browser_path, live_server, username, monkeypatch):
 def as_analyst(browser_path, live_server, analyst, monkeypatch):
     playwright, browser, page = browse(browser_path, live_server, "carol", monkeypatch)
     yield page
+    close_browser_test_connections()
     browser.close()
     playwright.stop()
 
@@ -69,6 +71,7 @@ def as_analyst(browser_path, live_server, analyst, monkeypatch):
 def as_viewer(browser_path, live_server, viewer, monkeypatch):
     playwright, browser, page = browse(browser_path, live_server, "dave", monkeypatch)
     yield page
+    close_browser_test_connections()
     browser.close()
     playwright.stop()
 
