@@ -380,6 +380,15 @@ def try_key(connection, key, mode, *, actor, origin=""):
         door.retrieve(ACCOUNT.name)
 
 
+def _key_header_only(request):
+    """The door's sessions' auth: the request as the stripe library made it, the key in its own
+    Authorization header. With none, requests reads ~/.netrc (or $NETRC) before every request
+    (a file-system lookup a request, about 2% of a sync's CPU) and, should it hold an entry for
+    Stripe's host, sends that entry's credentials in place of the connection's key: a netrc
+    file overrides the headers a request was given."""
+    return request
+
+
 class _NoRedirects(requests.Session):
     """A session that hands a 3xx back as it came (the stripe library's RequestsClient lets
     requests follow redirects, keeping the Authorization header on the same host)."""
@@ -387,6 +396,7 @@ class _NoRedirects(requests.Session):
     def __init__(self):
         super().__init__()
         self._environment = {}
+        self.auth = _key_header_only
 
     def request(self, method, url, **kwargs):
         kwargs["allow_redirects"] = False

@@ -287,6 +287,19 @@ def test_a_redirect_is_recorded_and_not_followed(door, emulator, status):
     assert door.retrieve("balance")["object"] == "balance"  # the door still works
 
 
+def test_a_netrc_entry_for_stripes_host_never_replaces_the_key(
+    door, emulator, tmp_path, monkeypatch
+):
+    """requests lets a netrc file override a request's Authorization header: an entry for
+    the host would send its credentials, not the connection's key."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {urlsplit(emulator.url).hostname} login sk_test_other password x\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert door.retrieve("balance")["object"] == "balance"
+    assert [r.status for r in emulator.request_log] == [200]
+
+
 # The README's claims about the door -------------------------------------------------------
 
 MASKED = "rk_test_…Wxyz"
