@@ -99,9 +99,16 @@ def _postgres(base_url):
     return psycopg.connect(admin.replace("postgres://", "postgresql://", 1), autocommit=True)
 
 
-def sync_in_child(url, key, database_url, var_dir):
+MANAGE = [sys.executable, "manage.py"]
+
+
+def connected(url, key, database_url, var_dir, checkout=ROOT, settings=None):
+    """The environment of a sync of the emulator's account at `url`, from `checkout`, into the
+    scratch database `database_url`: migrated, with the connection `bench` made (the rate
+    limit lifted, ten years of history read; `settings` on top)."""
     env = {
         **os.environ,
+        **(settings or {}),
         "DATABASE_URL": database_url,
         "LUMEN_VAR_DIR": var_dir,
         "STRIPE_API_BASE": url,
@@ -109,15 +116,19 @@ def sync_in_child(url, key, database_url, var_dir):
         "LUMEN_SYNC_HISTORY_DAYS": "3650",
         "BENCH_KEY": key,
     }
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*MANAGE, "migrate", "-v", "0"], cwd=checkout, env=env, check=True)
     subprocess.run(
-        [*manage, "connect", "bench", "--key-env", "BENCH_KEY", "--json"],
-        cwd=ROOT,
+        [*MANAGE, "connect", "bench", "--key-env", "BENCH_KEY", "--json"],
+        cwd=checkout,
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    return env
+
+
+def sync_in_child(url, key, database_url, var_dir):
+    env = connected(url, key, database_url, var_dir)
     # Peak memory and CPU time of the sync alone: /usr/bin/time is not everywhere, so a tiny
     # wrapper reports its own child's. On a machine shared with others the CPU time moves
     # less than the wall time.
@@ -131,7 +142,7 @@ def sync_in_child(url, key, database_url, var_dir):
     )
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", wrapper, *manage, "sync", "bench", "--json"],
+        [sys.executable, "-c", wrapper, *MANAGE, "sync", "bench", "--json"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -155,7 +166,7 @@ def sync_in_child(url, key, database_url, var_dir):
     # The same sync again, nothing having changed at Stripe: an incremental run.
     started = time.perf_counter()
     again = subprocess.run(
-        [*manage, "sync", "bench", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+        [*MANAGE, "sync", "bench", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
         check=True,
     )  # fmt: skip
     again_s = time.perf_counter() - started

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync import build_emulator, scratch  # noqa: E402  (bench/sync.py)
+from sync import MANAGE, build_emulator, connected, scratch  # noqa: E402  (bench/sync.py)
 
 
 def busy_seconds():
@@ -53,20 +53,14 @@ def side(spec):
 
 def sync_once(emulator, key, checkout, settings, database_url, tag):
     with scratch(database_url, tag) as (url, folder):
-        env = {**os.environ, **settings, "DATABASE_URL": url, "LUMEN_VAR_DIR": folder,
-               "STRIPE_API_BASE": emulator.url, "STRIPE_RATE_LIMIT_TEST": "100000",
-               "LUMEN_SYNC_HISTORY_DAYS": "3650", "BENCH_KEY": key}  # fmt: skip
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "-v", "0"], cwd=checkout, env=env, check=True)
-        subprocess.run([*manage, "connect", "bench", "--key-env", "BENCH_KEY"], cwd=checkout,
-                       env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        env = connected(emulator.url, key, url, folder, checkout, settings)
         children, machine, emulator_cpu = (
             own_cpu(resource.RUSAGE_CHILDREN),
             busy_seconds(),
             own_cpu(resource.RUSAGE_SELF),
         )
         started = time.perf_counter()
-        done = subprocess.run([*manage, "sync", "bench"], cwd=checkout, env=env,
+        done = subprocess.run([*MANAGE, "sync", "bench"], cwd=checkout, env=env,
                               capture_output=True, text=True)  # fmt: skip
         wall = time.perf_counter() - started
         sync_cpu = own_cpu(resource.RUSAGE_CHILDREN) - children
