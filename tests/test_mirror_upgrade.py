@@ -3,6 +3,8 @@ SQLite, one index of the ids (unique, the id first) and none of the connection a
 was stored comes through unchanged, and the way back restores the old shape. And on
 PostgreSQL (connectors/0018), no varchar_pattern_ops copies of the text columns' indexes."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection as db
 from django.utils import timezone
@@ -82,3 +84,54 @@ def test_the_mirrors_text_columns_have_no_pattern_copies_on_postgresql():
     finally:
         migrate()
     assert pattern_copies() == set()
+
+
+def raw_types():
+    """{table: (type, compression)} of the mirror's `raw` columns."""
+    tables = [model._meta.db_table for model in MIRROR_MODELS.values()]
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, format_type(a.atttypid, NULL), a.attcompression"
+            " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " WHERE a.attname = 'raw' AND c.relname = ANY(%s)",
+            [tables],
+        )
+        return {table: (kind, compression) for table, kind, compression in cursor.fetchall()}
+
+
+@pytest.mark.skipif(db.vendor != "postgresql", reason="PostgreSQL's json and jsonb")
+def test_the_mirror_upgrades_to_objects_kept_as_json_text_on_postgresql():
+    from django.db import transaction
+
+    from connectors.sync.upsert import store_objects
+
+    connection = connect("acme")
+    obj = {
+        "id": "ch_1", "object": "charge", "amount": 1200, "status": "succeeded",
+        "currency": "usd", "description": "Café ☕", "metadata": {"b": "2", "a": "1"},
+    }  # fmt: skip
+    seen = timezone.now()
+    try:
+        old = migrate(("connectors", "0018_postgresql_without_like_indexes"))
+        assert set(raw_types().values()) == {("jsonb", "l")}
+        old.get_model("connectors", "Charge").objects.create(
+            connection_id=connection.pk, stripe_id="ch_1", raw=obj, observed_at=seen,
+            status="succeeded", currency="usd", amount=1200,
+        )  # fmt: skip
+    finally:
+        migrate()
+    # Every table converted, its lz4 compression kept through the rewrite.
+    assert set(raw_types().values()) == {("json", "l")}
+    assert len(raw_types()) == len(MIRROR_MODELS)
+    stored = Charge.objects.get(connection=connection, stripe_id="ch_1")
+    assert stored.raw == obj
+    # The row converted holds jsonb's text (keys sorted); the same object read again from
+    # Stripe is still no change, and a changed one is.
+    with transaction.atomic():
+        same = store_objects(connection, "charges", [obj], seen + timedelta(minutes=1))
+    assert same.counts_of("charges").as_dict() == {"fetched": 1, "created": 0, "updated": 0}
+    changed = {**obj, "description": "refund asked"}
+    with transaction.atomic():
+        later = store_objects(connection, "charges", [changed], seen + timedelta(minutes=2))
+    assert later.counts_of("charges").as_dict() == {"fetched": 1, "created": 0, "updated": 1}
+    assert Charge.objects.get(pk=stored.pk).raw["description"] == "refund asked"

@@ -88,18 +88,23 @@ class Upsert:
         self.columns = (*page, *(f.attname for f in self.fields), *own)
         updated = [c for c in self.columns if c not in ("connection_id", "stripe_id", *own)]
         self.highest_id = f"SELECT MAX({q('id')}) FROM {self.table}"  # noqa: S608
+        raw = q("raw")
         self.head = f"INSERT INTO {self.table} ({', '.join(map(q, self.columns))})"
         self.tail = (
             f"ON CONFLICT ({q('connection_id')}, {q('stripe_id')}) DO UPDATE SET "
             + ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in updated)
             + f" WHERE {self.table}.{q('observed_at')} <= EXCLUDED.{q('observed_at')}"
-            f" AND {self.table}.{q('raw')} <> EXCLUDED.{q('raw')}"
+            f" AND {self.differs(f'{self.table}.{raw}', f'EXCLUDED.{raw}')}"
             f" RETURNING {q('stripe_id')}, {q('id')}"
         )
 
     # How a value stands in this database's page statements (page_cursor), and a datetime
     # as its cursor takes it.
     mark = "%s"
+
+    def differs(self, stored, new):
+        """SQL: the stored object and the new one differ."""
+        return f"{stored} <> {new}"
 
     def datetime_param(self, value):
         return value
@@ -184,7 +189,9 @@ class PostgresUpsert(Upsert):
     def __init__(self, model):
         super().__init__(model)
         columns = ", ".join(map(db.ops.quote_name, self.columns))
-        rows = f"jsonb_populate_recordset(NULL::{self.table}, %s)"
+        # The page as `json`: read once into its rows, each object's text kept as it came
+        # (StripeJSON); `jsonb` would build every object's binary form to take it apart.
+        rows = f"json_populate_recordset(NULL::{self.table}, %s)"
         self.head += f" SELECT {columns} FROM {rows}"  # noqa: S608
         # The highest id before the upsert, read by the upsert itself: a statement's WITH
         # query sees the table as it was when the statement began. One round trip a page
@@ -192,6 +199,12 @@ class PostgresUpsert(Upsert):
         highest = f"SELECT MAX({db.ops.quote_name('id')}) AS highest FROM {self.table}"  # noqa: S608
         self.head = f"WITH before AS ({highest}) {self.head}"
         self.tail += ", (SELECT highest FROM before)"
+
+    def differs(self, stored, new):
+        # `json` has no equality: compared as `jsonb`, whatever the spacing or order of keys
+        # (a row stored before migration 0019 is jsonb's text). Only where a row is there
+        # already: an insert compares nothing.
+        return f"{stored}::jsonb <> {new}::jsonb"
 
     def write(self, cursor, connection_id, observed_at, rows):
         ((sql, params),) = self.statements(connection_id, observed_at, rows)
