@@ -687,6 +687,25 @@ def test_a_page_is_written_in_as_many_statements_whatever_its_size(connection, e
     assert_charges_know_their_invoices(store, connection)
 
 
+def test_each_object_of_a_page_is_stored_as_it_came_whatever_its_text(connection, emulator):
+    """On PostgreSQL a page's objects travel as one text, one after another between a
+    control character, beside the document of their columns: each row must get its own
+    object back, whatever the objects' strings hold (that very character among them)."""
+    charges = emulator.store.objects("charges")[:5]
+    odd = ["\x1e", "\x1e\x1e", "", '"],[{"id": "ch_not_me"}', "Café ☕ \\ \u2028 \x00 ok"]
+    page = [
+        {**charge, "description": text, "metadata": {"note\x1e": text}}
+        for charge, text in zip(charges, odd, strict=True)
+    ]
+    with transaction.atomic():
+        result = store_objects(connection, "charges", page, timezone.now())
+    assert result.errors == []
+    for obj in page:
+        stored = Charge.objects.get(connection=connection, stripe_id=obj["id"])
+        assert stored.raw == obj
+        assert stored.amount == obj["amount"]
+
+
 # How far back the first sync reads ------------------------------------------------------
 
 MONEY_MOVEMENTS = [r for r in BACKFILL_ORDER if r not in WHOLE_HISTORY]
