@@ -108,6 +108,14 @@ def test_a_first_sync_mirrors_every_kind_exactly(connection, emulator):
     assert run.counts["charges"]["created"] == emulator.store.count("charges")
     connection.refresh_from_db()
     assert connection.data_as_of == run.started_at
+    # Each window's checkpoint, saved with its last page, says so and when.
+    windows = SyncCheckpoint.objects.filter(connection=connection, resource__in=BACKFILL_ORDER)
+    assert {w.resource for w in windows} == set(BACKFILL_ORDER)
+    for window in windows:
+        assert window.done, window.resource
+        assert run.started_at <= window.updated_at <= run.finished_at, window.resource
+    charges = windows.get(resource="charges")
+    assert charges.cursor == emulator.store.objects("charges")[-1]["id"]
 
 
 def test_a_second_sync_changes_nothing(connection, emulator):
