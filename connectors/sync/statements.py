@@ -7,9 +7,10 @@ bulk_create spent most of a sync preparing each field of each row in Python (545
 for 5,000 charges) and, on PostgreSQL, quoting every JSON document into an array literal.
 
 The rows reach each database the way it reads fastest (measured on pages of 100 charges):
-SQLite binds parameters in C, a value each; PostgreSQL gets the page as one JSON document
-that it turns into rows itself, since psycopg parses a statement of thousands of
-placeholders in Python every time (4.5 s of a 27 s sync of 5,000 charges).
+SQLite binds parameters in C, a value each; PostgreSQL gets the page's columns as one JSON
+document that it turns into rows itself, and the objects' texts beside it (PostgresUpsert),
+since psycopg parses a statement of thousands of placeholders in Python every time (4.5 s of
+a 27 s sync of 5,000 charges).
 
 The objects are serialised by orjson: the standard library's encoder took 33 µs of CPU for a
 charge and 68 µs for an invoice, orjson 8 and 16, and every object the sync writes is
