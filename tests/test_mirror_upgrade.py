@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection as db
+from django.db import transaction
 from django.utils import timezone
 
 from connectors.models import MIRROR_MODELS, Charge
+from connectors.sync.upsert import store_objects
 from tests.accounts import connect
 from tests.upgrades import migrate
 
@@ -101,10 +103,6 @@ def raw_types():
 
 @pytest.mark.skipif(db.vendor != "postgresql", reason="PostgreSQL's json and jsonb")
 def test_the_mirror_upgrades_to_objects_kept_as_json_text_on_postgresql():
-    from django.db import transaction
-
-    from connectors.sync.upsert import store_objects
-
     connection = connect("acme")
     obj = {
         "id": "ch_1", "object": "charge", "amount": 1200, "status": "succeeded",

@@ -424,13 +424,12 @@ def test_citations_are_compressed_with_lz4_on_postgresql(db):
     faster than PostgreSQL's default (reports/migrations/0005)."""
     from django.db import connection as database
 
+    from lumen.postgres import has_lz4
+
     if database.vendor != "postgresql":
         pytest.skip("PostgreSQL only: SQLite does not compress")
     with database.cursor() as cursor:
-        cursor.execute(
-            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-        )
-        if not cursor.fetchone()[0]:
+        if not has_lz4(cursor):
             pytest.skip("this PostgreSQL is built without lz4")
         cursor.execute(
             "SELECT attcompression FROM pg_attribute "

@@ -9,6 +9,8 @@ reports/migrations/0005 does for the citations.
 
 from django.db import migrations
 
+from lumen.postgres import has_lz4
+
 
 def _raw_columns(apps):
     for model in apps.get_app_config("connectors").get_models():
@@ -21,11 +23,7 @@ def compress_with_lz4(apps, schema_editor):
     if db.vendor != "postgresql":
         return
     with db.cursor() as cursor:
-        cursor.execute(
-            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
-            " WHERE name = 'default_toast_compression'"
-        )
-        if cursor.fetchone()[0]:
+        if has_lz4(cursor):
             _set_compression(db, cursor, apps, "lz4")
 
 

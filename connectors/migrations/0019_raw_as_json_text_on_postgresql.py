@@ -14,6 +14,7 @@ migration converts the databases created before it, rewriting each table once.
 from django.db import migrations
 
 from connectors.models.mirror import StripeJSON
+from lumen.postgres import has_lz4
 
 
 def _tables(apps):
@@ -29,11 +30,7 @@ def _retype(apps, schema_editor, to):
         return  # SQLite keeps JSON as text whatever its type.
     q = schema_editor.quote_name
     with db.cursor() as cursor:
-        cursor.execute(
-            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
-            " WHERE name = 'default_toast_compression'"
-        )
-        compression = ", ALTER COLUMN raw SET COMPRESSION lz4" if cursor.fetchone()[0] else ""
+        lz4 = has_lz4(cursor)
         for table in _tables(apps):
             cursor.execute(
                 "SELECT data_type FROM information_schema.columns"
@@ -41,12 +38,14 @@ def _retype(apps, schema_editor, to):
                 " AND column_name = 'raw'",
                 [table],
             )
-            changes = [compression] if compression else []
+            changes = []
             if cursor.fetchone()[0] != to:
-                changes.insert(0, f", ALTER COLUMN raw TYPE {to} USING raw::{to}")
+                changes.append(f"ALTER COLUMN raw TYPE {to} USING raw::{to}")
+            if lz4:
+                changes.append("ALTER COLUMN raw SET COMPRESSION lz4")
             if changes:
                 # One statement: the table is rewritten once, and compressed as it is.
-                cursor.execute(f"ALTER TABLE {q(table)} " + "".join(changes)[2:])
+                cursor.execute(f"ALTER TABLE {q(table)} {', '.join(changes)}")
 
 
 def to_json(apps, schema_editor):

@@ -51,7 +51,7 @@ class StripeJSON(models.JSONField):
 
     def from_db_value(self, value, expression, connection):
         # psycopg parses a `json` column itself (Django has it hand `jsonb` over as text).
-        if value is None or not isinstance(value, str):
+        if not isinstance(value, str):
             return value
         return super().from_db_value(value, expression, connection)
 

@@ -5,6 +5,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from lumen.postgres import has_lz4
+
 
 def compress_entries_with_lz4(apps, schema_editor):
     """A run over a million charges writes some 30 MB of cited ids; PostgreSQL's default
@@ -14,11 +16,7 @@ def compress_entries_with_lz4(apps, schema_editor):
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
-            "AND 'lz4' = ANY(enumvals)"
-        )
-        if cursor.fetchone():
+        if has_lz4(cursor):
             cursor.execute(
                 "ALTER TABLE reports_reportcitation ALTER COLUMN entries SET COMPRESSION lz4"
             )

@@ -7,6 +7,8 @@ this changes nothing. Rows already written keep their compression until rewritte
 
 from django.db import migrations
 
+from lumen.postgres import has_lz4
+
 TABLE = "reports_reportcitation"
 
 
@@ -15,11 +17,7 @@ def compress_with_lz4(apps, schema_editor):
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-        )
-        row = cursor.fetchone()
-        if row and row[0]:
+        if has_lz4(cursor):
             cursor.execute(f"ALTER TABLE {TABLE} ALTER COLUMN entries SET COMPRESSION lz4")
 
 
