@@ -1,5 +1,6 @@
 """The mirror: a sync leaves it equal to the account, object for object, and keeps it so."""
 
+import gc
 import io
 import json
 import socket
@@ -36,7 +37,7 @@ from connectors.models import (
     SyncCheckpoint,
     SyncRun,
 )
-from connectors.sync import lease, run_sync, runner, store_objects
+from connectors.sync import garbage, lease, run_sync, runner, store_objects
 from connectors.sync.runner import BACKFILL_ORDER, WHOLE_HISTORY
 from tests.accounts import NOW, connect
 from tests.conftest import TEST_KEY, revoke_key
@@ -799,3 +800,43 @@ def test_the_mirrors_objects_are_compressed_with_lz4_on_postgresql():
         compression = dict(cursor.fetchall())
     assert {m._meta.db_table for m in MIRROR_MODELS.values()} <= set(compression)
     assert set(compression.values()) == {"l"}
+
+
+def test_the_garbage_collector_is_held_back_while_a_sync_runs_and_given_back_after(
+    connection, emulator
+):
+    """A page parsed is thousands of containers in no cycle: while a sync runs, the cyclic
+    collector's first threshold is raised so that it does not walk them again and again
+    (connectors.sync.garbage). It is given back when the sync ends, however it ends."""
+    before = gc.get_threshold()
+    during = []
+
+    def progress(run):
+        during.append(gc.get_threshold())
+
+    run = run_sync(connection, actor=ACTOR, progress=progress)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    assert during, "the sync reported no progress: the test proves nothing"
+    assert {t[0] for t in during} == {max(garbage.THRESHOLD, before[0])}
+    assert {t[1:] for t in during} == {before[1:]}
+    assert gc.get_threshold() == before
+
+    def fails(run):
+        raise RuntimeError("the progress callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"):
+        run_sync(connection, actor=ACTOR, full=True, progress=fails)
+    assert gc.get_threshold() == before
+
+
+def test_the_garbage_collector_is_given_back_when_the_last_sync_of_a_process_ends():
+    """Two syncs in threads of one process: the first to end leaves the threshold raised
+    for the other, the last gives back the one from before either."""
+    before = gc.get_threshold()
+    first, second = garbage.fewer_collections(), garbage.fewer_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[0] == max(garbage.THRESHOLD, before[0])
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before

@@ -35,6 +35,7 @@ from connectors.models.mirror import when
 from connectors.resources import BACKFILL, BY_NAME, WHOLE
 from connectors.sync import lease
 from connectors.sync.events import apply_event, complete_children
+from connectors.sync.garbage import fewer_collections
 from connectors.sync.readahead import read_ahead
 from connectors.sync.upsert import PageResult, store_objects
 
@@ -187,7 +188,8 @@ def run_sync(connection, *, actor, full=False, since=None, progress=None, worker
     )
     try:
         workers = workers or settings.LUMEN_SYNC_WORKERS
-        return Sync(connection, actor, progress, workers).run(full=full, since=since)
+        with fewer_collections():
+            return Sync(connection, actor, progress, workers).run(full=full, since=since)
     finally:
         lease.release(connection)
 
