@@ -1,5 +1,6 @@
 """The mirror: a sync leaves it equal to the account, object for object, and keeps it so."""
 
+import contextlib
 import gc
 import io
 import json
@@ -833,10 +834,10 @@ def test_the_garbage_collector_is_given_back_when_the_last_sync_of_a_process_end
     """Two syncs in threads of one process: the first to end leaves the threshold raised
     for the other, the last gives back the one from before either."""
     before = gc.get_threshold()
-    first, second = garbage.fewer_collections(), garbage.fewer_collections()
-    first.__enter__()
-    second.__enter__()
-    first.__exit__(None, None, None)
-    assert gc.get_threshold()[0] == max(garbage.THRESHOLD, before[0])
-    second.__exit__(None, None, None)
+    # An ExitStack, so that a failing assertion does not leave the threshold raised for the
+    # tests after this one.
+    with contextlib.ExitStack() as second:
+        with garbage.fewer_collections():
+            second.enter_context(garbage.fewer_collections())
+        assert gc.get_threshold()[0] == max(garbage.THRESHOLD, before[0])
     assert gc.get_threshold() == before
