@@ -12,8 +12,10 @@ Lookups (every tool but `report` and `sync`) are called --calls times each; the 
 the slowest are printed against the target of 100 ms at the median. `report` is timed
 against the reports engine itself (runner.execute, as the report command runs it, in this
 process) on the same report: best of --repeat, each a new run (the runs before are made
-stale, so that the tool computes rather than reuses); then once more as the tool answers
-when a fresh run exists. `sync` is not measured: it reaches Stripe.
+stale, so that the tool computes rather than reuses), with what the tool adds in
+milliseconds beside a tool call's floor (the median of the lightest lookup,
+list_connections: the token, the audit row, the protocol and the pipe); then once more as
+the tool answers when a fresh run exists. `sync` is not measured: it reaches Stripe.
 
 Works on the database DATABASE_URL names, in a scratch database of its own that it removes
 afterwards (see bench/audit_export.py): `lumen_bench` on the same PostgreSQL server, or a
@@ -147,14 +149,19 @@ async def session(secret, calls, repeat, connection, kinds):
         await client.list_tools()
         await timed(client, "list_connections", {})  # the first call warms the child up
         print(f"lookups over stdio, {calls} calls each (target: median under {TARGET_MS} ms):")
+        medians = {}
         for label, name, arguments in lookups():
             times = [await timed(client, name, arguments) for _ in range(calls)]
-            median = statistics.median(times) * 1000
+            median = medians[label] = statistics.median(times) * 1000
             verdict = "ok" if median < TARGET_MS else "OVER"
             print(f"  {label:<40} median {median:7.1f} ms   slowest {max(times) * 1000:7.1f} ms"
                   f"   {verdict}")  # fmt: skip
         if kinds:
-            print(f"report over stdio against the reports engine (best of {repeat}):")
+            # What any tool call costs beyond its query (the token, the audit row, the
+            # protocol's JSON both ways, the pipe): the whole of the lightest lookup's call.
+            floor = medians["list_connections"]
+            print(f"report over stdio against the reports engine (best of {repeat}); "
+                  f"a tool call's floor, list_connections' median: {floor:.1f} ms")  # fmt: skip
         for kind in kinds:
             arguments = {"kind": kind, "connection": "bench", **REPORTS[kind]}
             tool, alone = [], []
@@ -165,8 +172,10 @@ async def session(secret, calls, repeat, connection, kinds):
                 alone.append(await anyio.to_thread.run_sync(engine, connection, kind))
             reused = await timed(client, "report", arguments)
             ratio = min(tool) / min(alone)
-            print(f"  {kind:<9} tool {min(tool):7.2f} s   engine {min(alone):7.2f} s   = "
-                  f"{ratio:4.2f} x engine   reused run {reused * 1000:6.0f} ms")  # fmt: skip
+            over = (min(tool) - min(alone)) * 1000
+            print(f"  {kind:<9} tool {min(tool):7.3f} s   engine {min(alone):7.3f} s   = "
+                  f"{ratio:4.2f} x engine ({over:+6.1f} ms, {over / floor:4.1f} x a call's floor)"
+                  f"   reused run {reused * 1000:6.0f} ms")  # fmt: skip
 
 
 def main():

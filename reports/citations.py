@@ -157,6 +157,30 @@ def figures(run_id):
     return {(line, figure): Figure(int(count), int(total)) for line, figure, count, total in rows}
 
 
+# Each figure's sums, and the head of its first chunk: grouped first, so that the head is
+# read once a figure rather than once a chunk. SUBSTR reads a slice of the stored text (on
+# PostgreSQL without decompressing the rest), where a chunk of a payout's transactions holds
+# all of them.
+SUMMARY = """
+    SELECT g.line, g.figure, g.count, g.total,
+           (SELECT SUBSTR(c.entries, 1, %(head)s) FROM {citation} c
+            WHERE c.run_id = %(run)s AND c.line = g.line AND c.figure = g.figure
+            ORDER BY c.chunk LIMIT 1)
+    FROM (SELECT line, figure, SUM(count) AS count, SUM(total) AS total FROM {citation}
+          WHERE run_id = %(run)s GROUP BY line, figure) g
+"""
+
+
+def summary(run_id, head):
+    """{(line, figure): (Figure(count, total), the first `head` characters of the
+    "id:amount,..." text of its first chunk)}, in one query: what an answer that cites a
+    run's figures needs, without their every record."""
+    rows = sql.fetchall(sql.render(SUMMARY), {"run": run_id, "head": head})
+    # int(): PostgreSQL sums a bigint column as numeric.
+    return {(line, figure): (Figure(int(count), int(total)), text)
+            for line, figure, count, total, text in rows}  # fmt: skip
+
+
 def records(run_id, line, figure, limit=None):
     """[(stripe id, amount), ...] behind one figure, in id order; `limit` stops early."""
     found = []

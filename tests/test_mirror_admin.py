@@ -757,3 +757,25 @@ def test_lists_and_detail_pages_write_a_moment_one_way_with_its_time_zone(staff,
     written = timezone.localtime(charge.created).strftime("%Y-%m-%d %H:%M UTC")
     assert written in staff.get(changelist("charge")).content.decode()
     assert written in staff.get(change(charge)).content.decode()
+
+
+def test_a_link_to_a_list_of_records_follows_the_prefix_lumen_is_served_under():
+    """The path of a records list is kept once worked out: it must still be the path under
+    the script prefix in force (Lumen behind a proxy at /lumen/), not the first one seen."""
+    from django.urls import get_script_prefix, set_script_prefix
+
+    from connectors.admin.mirror.links import changelist_url
+
+    before = get_script_prefix()
+    try:
+        set_script_prefix("/")
+        assert changelist_url(Charge, selection="r:1|a|b") == (
+            "/admin/connectors/charge/?selection=r%3A1%7Ca%7Cb"
+        )
+        set_script_prefix("/lumen/")
+        assert changelist_url(Charge, selection="r:1|a|b") == (
+            "/lumen/admin/connectors/charge/?selection=r%3A1%7Ca%7Cb"
+        )
+        assert changelist_url(Refund, q="x") == "/lumen/admin/connectors/refund/?q=x"
+    finally:
+        set_script_prefix(before)

@@ -4,8 +4,6 @@ figure with the records it sums."""
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from django.db.models import OuterRef, Subquery
-from django.db.models.functions import Left
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
@@ -15,7 +13,7 @@ from assistant.shapes import Answer, absolute, admin_url, moment
 from connectors.admin.mirror.links import model_of
 from reports import citations, document, periods, runner
 from reports.admin.pages import cited_url
-from reports.models import ReportCitation, ReportRun
+from reports.models import ReportRun
 
 # A succeeded run this recent, of the same report over the same days and the same data (no
 # sync since), answers again instead of a new run: an assistant often asks twice in a row.
@@ -186,13 +184,12 @@ def fresh_run(kind, connection, period):
 
 def cited(run):
     """Each figure of the run with its records: count and total (the figure itself), a few
-    ids and the admin's list of all of them. Two queries, however many figures."""
-    examples = first_records(run)
+    ids and the admin's list of all of them. One query, however many figures."""
     found = []
-    for (line, figure), sums in sorted(citations.figures(run.pk).items()):
+    for (line, figure), (sums, head) in sorted(citations.summary(run.pk, HEAD).items()):
         if not sums.count:
             continue
-        ids = examples.get((line, figure), [])
+        ids = first_ids(head or "")
         model = model_of(ids[0]) if ids else None
         url = cited_url(run, model, line, figure) if model else None
         found.append(
@@ -208,27 +205,11 @@ def cited(run):
     return found
 
 
-def first_records(run):
-    """{(line, figure): a few of its record ids}, from the head of each figure's first stored
-    chunk (a chunk holds ~15,000 ids on a big account)."""
-    first_chunk = (
-        ReportCitation.objects.filter(run=run, line=OuterRef("line"), figure=OuterRef("figure"))
-        .order_by("chunk")
-        .values("chunk")[:1]
-    )
-    # Only the head of each chunk leaves the database: a chunk of a payout's transactions
-    # holds every one of them. With citations.figures() summed by the database, citing a
-    # year of payouts at 1,000,000 charges went from 29 to 11 ms of the tool's answer.
-    rows = (
-        ReportCitation.objects.filter(run=run, chunk=Subquery(first_chunk))
-        .annotate(head=Left("entries", HEAD))
-        .values_list("line", "figure", "head")
-    )
-    found = {}
-    for line, figure, head in rows:
-        pairs = head.split(",", document.EXAMPLES)
-        if len(pairs) <= document.EXAMPLES and len(head) == HEAD:
-            pairs.pop()  # cut short: its last pair may be part of one
-        pairs = [pair for pair in pairs[: document.EXAMPLES] if pair]
-        found[(line, figure)] = [pair.rpartition(":")[0] for pair in pairs]
-    return found
+def first_ids(head):
+    """The first document.EXAMPLES ids of a chunk's "id:amount,..." text cut to HEAD
+    characters (only the head leaves the database: a chunk of a payout's transactions holds
+    every one of them)."""
+    pairs = head.split(",", document.EXAMPLES)
+    if len(pairs) <= document.EXAMPLES and len(head) == HEAD:
+        pairs.pop()  # cut short: its last pair may be part of one
+    return [pair.rpartition(":")[0] for pair in pairs[: document.EXAMPLES] if pair]

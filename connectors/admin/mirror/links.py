@@ -1,7 +1,9 @@
 """Where a mirrored object opens: its page in Stripe's dashboard, and its page here, by
 admin id or by Stripe id (resolved when clicked, so that a list needs no query per link)."""
 
-from django.urls import reverse
+from functools import lru_cache
+
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
@@ -111,6 +113,13 @@ def change_link(obj, label=None):
 
 
 def changelist_url(model, **params):
-    return (
-        reverse(f"admin:connectors_{model._meta.model_name}_changelist") + "?" + urlencode(params)
-    )
+    name = f"admin:connectors_{model._meta.model_name}_changelist"
+    return changelist_path(name, get_script_prefix(), get_urlconf()) + "?" + urlencode(params)
+
+
+@lru_cache(maxsize=64)
+def changelist_path(name, prefix, urlconf):
+    """reverse(name), kept per script prefix and URLconf (what else it depends on): 40 µs a
+    call, and a year of payouts cites 156 figures, each a link to its records (7 ms of the
+    assistant's `report` at 1,000,000 charges)."""
+    return reverse(name, urlconf=urlconf)
