@@ -57,16 +57,13 @@ DateTo = Annotated[
 def connections(name):
     """{id: name} of the connection named (all of them for None); refuses an unknown name,
     naming the ones there are. A single connection becomes the call's, for the audit log."""
+    if name is not None:
+        chosen = connection(name)
+        return {chosen.pk: chosen.name}
     known = dict(StripeConnection.objects.order_by("name").values_list("pk", "name"))
-    if name is None:
-        if len(known) == 1:
-            current().connection = StripeConnection.objects.only("pk", "name").get()
-        return known
-    found = {pk: n for pk, n in known.items() if n == name}
-    if not found:
-        raise unknown(name, known.values())
-    current().connection = StripeConnection.objects.only("pk", "name").get(pk=next(iter(found)))
-    return found
+    if len(known) == 1:
+        current().connection = StripeConnection.objects.only("pk", "name").get()
+    return known
 
 
 def connection(name):
@@ -75,17 +72,12 @@ def connection(name):
     found = StripeConnection.objects.defer("secret_key").filter(name=name).first()
     if found is None:
         names = StripeConnection.objects.order_by("name").values_list("name", flat=True)
-        raise unknown(name, names)
+        raise refuse(
+            f"There is no connection named {name!r}. The connections are: "
+            f"{', '.join(names) or 'none yet'} (list_connections describes them)."
+        )
     current().connection = found
     return found
-
-
-def unknown(name, names):
-    listed = ", ".join(names) or "none yet"
-    return refuse(
-        f"There is no connection named {name!r}. The connections are: {listed} "
-        "(list_connections describes them)."
-    )
 
 
 def days(date_from, date_to):

@@ -3,14 +3,12 @@
 A report kind describes its figures as SQL: common table expressions that end in one named
 `entries(line, figure, record, amount)`, a row per record and figure it adds to. `write()`
 turns them into ReportCitation rows inside the database, up to CHUNKS rows a figure, and
-`figures()` sums those rows back into the document's figures. Nothing here walks the records
+`summary()` sums those rows back into the document's figures. Nothing here walks the records
 in Python, so a run over millions of charges costs the database's time, not Python's memory.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass
-
-from django.db.models import Sum
 
 from reports import sql
 from reports.models import ReportCitation
@@ -40,7 +38,7 @@ def write(run_id, ctes, params, hashed=False, tally=(), parts=1, split=None, chu
     the condition sql.share(), and writes its own chunks of each figure. An INSERT never
     runs in parallel on PostgreSQL, where the floor it is measured against does. The other
     connections commit before the run's does, and this transaction does not see their rows:
-    read the figures from here, not from figures().
+    read the figures from here, not from summary().
 
     `chunks`: how many rows a figure's records are spread over (ReportCitation.CHUNKS unless
     the kind says), and at least one a part; one a part means no hash of every record. A
@@ -142,21 +140,6 @@ def store(run_id, cited):
     return {(row.line, row.figure): Figure(row.count, row.total) for row in rows}
 
 
-def figures(run_id):
-    """{(line, figure): Figure(count, total)} of a run."""
-    # Summed by the database: a big run's figures are spread over thousands of chunks,
-    # which Python added up a row at a time.
-    rows = (
-        ReportCitation.objects.filter(run_id=run_id)
-        .order_by()
-        .values("line", "figure")
-        .annotate(sum_count=Sum("count"), sum_total=Sum("total"))
-        .values_list("line", "figure", "sum_count", "sum_total")
-    )
-    # int(): PostgreSQL sums a bigint column as numeric.
-    return {(line, figure): Figure(int(count), int(total)) for line, figure, count, total in rows}
-
-
 # Each figure's sums, and the head of its first chunk: grouped first, so that the head is
 # read once a figure rather than once a chunk. SUBSTR reads a slice of the stored text (on
 # PostgreSQL without decompressing the rest), where a chunk of a payout's transactions holds
@@ -171,10 +154,11 @@ SUMMARY = """
 """
 
 
-def summary(run_id, head):
+def summary(run_id, head=0):
     """{(line, figure): (Figure(count, total), the first `head` characters of the
-    "id:amount,..." text of its first chunk)}, in one query: what an answer that cites a
-    run's figures needs, without their every record."""
+    "id:amount,..." text of its first chunk)}, in one query: a run's figures as its
+    citations sum them (by the database: a big run's figures are spread over thousands of
+    chunks), and what an answer that cites them needs, without their every record."""
     rows = sql.fetchall(sql.render(SUMMARY), {"run": run_id, "head": head})
     # int(): PostgreSQL sums a bigint column as numeric.
     return {(line, figure): (Figure(int(count), int(total)), text)

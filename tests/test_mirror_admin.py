@@ -17,10 +17,11 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import connection as db
 from django.db import transaction
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse, set_script_prefix
 from django.utils import timezone
 
 from connectors.admin.mirror import dashboard_url_of
+from connectors.admin.mirror.links import changelist_url
 from connectors.emulator import EmulatorStore, seed_account
 from connectors.models import (
     MIRROR_MODELS,
@@ -762,10 +763,6 @@ def test_lists_and_detail_pages_write_a_moment_one_way_with_its_time_zone(staff,
 def test_a_link_to_a_list_of_records_follows_the_prefix_lumen_is_served_under():
     """The path of a records list is kept once worked out: it must still be the path under
     the script prefix in force (Lumen behind a proxy at /lumen/), not the first one seen."""
-    from django.urls import get_script_prefix, set_script_prefix
-
-    from connectors.admin.mirror.links import changelist_url
-
     before = get_script_prefix()
     try:
         set_script_prefix("/")

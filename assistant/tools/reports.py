@@ -189,7 +189,7 @@ def cited(run):
     for (line, figure), (sums, head) in sorted(citations.summary(run.pk, HEAD).items()):
         if not sums.count:
             continue
-        ids = first_ids(head or "")
+        ids = first_ids(head)
         model = model_of(ids[0]) if ids else None
         url = cited_url(run, model, line, figure) if model else None
         found.append(
